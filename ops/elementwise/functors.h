@@ -1,0 +1,99 @@
+// Element-wise math, written once for host and device (DESIGN.md section 7).
+// Each functor computes in ComputeType<T> (float for f16/bf16, T otherwise);
+// backends only choose loops, layouts and launches.
+#pragma once
+
+#include <cmath>
+#include <type_traits>
+
+#include "oneflow_like/half.h"
+#include "oneflow_like/macros.h"
+
+namespace ofl {
+
+/// The type element-wise math runs in for storage type T.
+template <typename T>
+using ComputeType = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
+
+namespace functors {
+
+struct Add { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a + b; } };
+struct Sub { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
+struct Mul { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
+struct Div { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
+struct Maximum { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a > b ? a : b; } };
+struct Minimum { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a < b ? a : b; } };
+struct Pow {
+  template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const {
+    return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+  }
+  OFL_HOST_DEVICE float operator()(float a, float b) const { return std::pow(a, b); }
+};
+
+struct Neg { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return -x; } };
+struct Abs { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return x < T(0) ? -x : x; } };
+struct Sign {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return T((x > T(0)) - (x < T(0))); }
+};
+struct Exp { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return std::exp(x); } };
+struct Log { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return std::log(x); } };
+struct Sqrt { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return std::sqrt(x); } };
+struct Rsqrt { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return T(1) / std::sqrt(x); } };
+struct Tanh { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return std::tanh(x); } };
+struct Sigmoid {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
+};
+struct Relu { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct Silu {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return x / (T(1) + std::exp(-x)); }
+};
+
+/// GELU, exact (erf) form: x * Phi(x).
+struct GeluErf {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const {
+    return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  }
+};
+/// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+struct GeluTanh {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const {
+    const T inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+    return T(0.5) * x * (T(1) + std::tanh(inner));
+  }
+};
+
+// Backward functors take (saved, dy) and return dx.
+/// relu'(x) dy from the output y = relu(x).
+struct ReluGrad { template <typename T> OFL_HOST_DEVICE T operator()(T y, T dy) const { return y > T(0) ? dy : T(0); } };
+/// tanh'(x) dy = (1 - y^2) dy from y = tanh(x).
+struct TanhGrad { template <typename T> OFL_HOST_DEVICE T operator()(T y, T dy) const { return (T(1) - y * y) * dy; } };
+/// sigmoid'(x) dy = y (1 - y) dy from y = sigmoid(x).
+struct SigmoidGrad {
+  template <typename T> OFL_HOST_DEVICE T operator()(T y, T dy) const { return y * (T(1) - y) * dy; }
+};
+/// silu'(x) dy from x: s (1 + x (1 - s)) dy with s = sigmoid(x).
+struct SiluGrad {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x, T dy) const {
+    const T s = T(1) / (T(1) + std::exp(-x));
+    return s * (T(1) + x * (T(1) - s)) * dy;
+  }
+};
+struct GeluErfGrad {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x, T dy) const {
+    const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+    return (cdf + x * pdf) * dy;
+  }
+};
+struct GeluTanhGrad {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x, T dy) const {
+    const T k = T(0.79788456080286535588);
+    const T inner = k * (x + T(0.044715) * x * x * x);
+    const T t = std::tanh(inner);
+    const T d_inner = k * (T(1) + T(3) * T(0.044715) * x * x);
+    return (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * d_inner) * dy;
+  }
+};
+
+}  // namespace functors
+}  // namespace ofl

@@ -1,0 +1,7 @@
+#include "ops/layout/layout.h"
+
+namespace ofl {
+
+Status RegisterLayoutOps(OpRegistry& ops, KernelRegistry& kernels) { return Status::Ok(); }
+
+}  // namespace ofl

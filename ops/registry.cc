@@ -1,0 +1,44 @@
+#include "ops/registry.h"
+
+#include "ops/elementwise/elementwise.h"
+#include "ops/reduce/reduce.h"
+#include "ops/layout/layout.h"
+#include "ops/matmul/matmul.h"
+#include "ops/conv/conv.h"
+#include "ops/softmax/softmax.h"
+#include "ops/norm/norm.h"
+#include "ops/loss/loss.h"
+#include "ops/embedding/embedding.h"
+#include "ops/random/random.h"
+#include "ops/optimizer/optimizer.h"
+
+namespace ofl {
+
+Status RegisterAllOps(OpRegistry& ops, KernelRegistry& kernels) {
+  // The one list of op families. Adding a family adds a line here.
+  OFL_RETURN_IF_ERROR(RegisterBinaryOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterUnaryOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterScalarOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterReduceOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterLayoutOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterMatmulOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterConvOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterSoftmaxOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterNormOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterLossOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterEmbeddingOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterRandomOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterOptimizerOps(ops, kernels));
+  return Status::Ok();
+}
+
+const Registries& DefaultRegistries() {
+  static const Registries* const registries = [] {
+    auto* filled = new Registries();
+    ThrowIfError(RegisterAllOps(filled->ops, filled->kernels));
+    return filled;
+  }();
+  return *registries;
+}
+
+}  // namespace ofl
