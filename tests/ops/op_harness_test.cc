@@ -9,10 +9,9 @@
 #include <random>
 #include <set>
 
-#include "oneflow_like/region.h"
 #include "ops/eager.h"
 #include "ops/registry.h"
-#include "sbp/slicing.h"
+#include "ops/sbp_consistency.h"
 #include "tests/testing/op_test_case.h"
 
 namespace ofl::testing {
@@ -208,69 +207,6 @@ TEST_P(OpHarness, GradientMatchesFiniteDifferences) {
   }
 }
 
-// Pieces of `whole` for `n` devices under 1-D `sbp`. Partial pieces are a
-// random decomposition: sum (or max) over pieces equals `whole`.
-std::vector<HostTensor> SliceForDevices(const HostTensor& whole, const Sbp& sbp, int n, std::mt19937_64& rng) {
-  std::vector<HostTensor> pieces;
-  const Placement placement = Placement::Linear(DeviceType::kCPU, n);
-  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-  for (int d = 0; d < n; ++d) {
-    if (sbp.IsSplit()) {
-      const Region region = PhysicalRegion(whole.shape(), {sbp}, placement, d);
-      HostTensor piece(TensorDesc{region.Extent(), whole.dtype()});
-      CopyRegion(whole.AsBlob(), Region::Whole(whole.shape()), piece.AsBlob(), region, region);
-      pieces.push_back(piece);
-    } else {
-      pieces.push_back(whole.Clone());
-    }
-  }
-  if (sbp.kind == Sbp::Kind::kPartialSum) {
-    for (int64_t i = 0; i < whole.NumElements(); ++i) {
-      double rest = whole.GetAsDouble(i);
-      for (int d = 1; d < n; ++d) {
-        const double part = uniform(rng);
-        pieces[d].SetFromDouble(i, part);
-        rest -= pieces[d].GetAsDouble(i);
-      }
-      pieces[0].SetFromDouble(i, rest);
-    }
-  } else if (sbp.kind == Sbp::Kind::kPartialMax) {
-    for (int d = 1; d < n; ++d) {
-      for (int64_t i = 0; i < whole.NumElements(); ++i) {
-        pieces[d].SetFromDouble(i, whole.GetAsDouble(i) - std::abs(uniform(rng)) - 0.01);
-      }
-    }
-  }
-  return pieces;
-}
-
-// The logical tensor from per-device pieces under 1-D `sbp`.
-HostTensor Assemble(const std::vector<HostTensor>& pieces, const Sbp& sbp, const TensorDesc& logical,
-                    double rtol, double atol, const std::string& what) {
-  HostTensor whole(logical);
-  const int n = static_cast<int>(pieces.size());
-  const Placement placement = Placement::Linear(DeviceType::kCPU, n);
-  for (int d = 0; d < n; ++d) {
-    if (sbp.IsSplit()) {
-      const Region region = PhysicalRegion(logical.shape, {sbp}, placement, d);
-      CopyRegion(pieces[d].AsBlob(), region, whole.AsBlob(), Region::Whole(logical.shape), region);
-    } else if (sbp.kind == Sbp::Kind::kPartialSum) {
-      for (int64_t i = 0; i < whole.NumElements(); ++i) {
-        whole.SetFromDouble(i, whole.GetAsDouble(i) + pieces[d].GetAsDouble(i));
-      }
-    } else if (sbp.kind == Sbp::Kind::kPartialMax) {
-      for (int64_t i = 0; i < whole.NumElements(); ++i) {
-        const double v = pieces[d].GetAsDouble(i);
-        whole.SetFromDouble(i, d == 0 ? v : std::max(whole.GetAsDouble(i), v));
-      }
-    } else {
-      if (d > 0) ExpectClose(pieces[d], pieces[0], rtol, atol, what + " broadcast copy " + std::to_string(d));
-      if (d == 0) whole = pieces[0].Clone();
-    }
-  }
-  return whole;
-}
-
 TEST_P(OpHarness, SbpSignaturesAreConsistent) {
   const OpTestCase& c = GetParam();
   if (!c.check_sbp) GTEST_SKIP() << "case declares no SBP check";
@@ -288,43 +224,15 @@ TEST_P(OpHarness, SbpSignaturesAreConsistent) {
   auto signatures = Reg().ops.Signatures(c.op, DescsOf(inputs), attrs);
   ASSERT_TRUE(signatures.ok()) << signatures.status().message();
   ASSERT_FALSE(signatures.value().empty()) << c.op << " lists no SBP signature";
-  std::mt19937_64 rng(SeedOf(c.name) + 2);
   for (const SbpSignature& signature : signatures.value()) {
-    ASSERT_EQ(signature.inputs.size(), inputs.size()) << signature.ToString();
-    ASSERT_EQ(signature.outputs.size(), inferred.value().outputs.size()) << signature.ToString();
     EXPECT_FALSE(signature.note.empty()) << c.op << " signature " << signature.ToString() << " is undocumented";
     for (int n : {2, 3, 4}) {
       const std::string what = c.name + " " + signature.ToString() + " on " + std::to_string(n) + " devices";
-      const Placement placement = Placement::Linear(DeviceType::kCPU, n);
-      std::vector<std::vector<HostTensor>> input_pieces;  // [input][device]
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        input_pieces.push_back(SliceForDevices(inputs[i], signature.inputs[i], n, rng));
-      }
-      std::vector<std::vector<HostTensor>> output_pieces(expected.size());  // [output][device]
-      for (int d = 0; d < n; ++d) {
-        std::vector<TensorArg> in_args, out_args;
-        for (size_t i = 0; i < inputs.size(); ++i) {
-          const Region region = PhysicalRegion(inputs[i].shape(), {signature.inputs[i]}, placement, d);
-          in_args.push_back(TensorArg{input_pieces[i][d].AsBlob(), inputs[i].shape(), region.begin});
-        }
-        for (size_t o = 0; o < inferred.value().outputs.size(); ++o) {
-          const TensorDesc& logical = inferred.value().outputs[o];
-          const Region region = PhysicalRegion(logical.shape, {signature.outputs[o]}, placement, d);
-          HostTensor piece(TensorDesc{region.Extent(), logical.dtype});
-          out_args.push_back(TensorArg{piece.AsBlob(), logical.shape, region.begin});
-          output_pieces[o].push_back(piece);
-        }
-        const Status status = Executor().RunKernel(c.op, attrs, in_args, out_args);
-        ASSERT_TRUE(status.ok()) << what << ": " << status.message();
-        for (size_t k = 0; k < schema.mutated_inputs.size(); ++k) {
-          output_pieces[inferred.value().outputs.size() + k].push_back(input_pieces[schema.mutated_inputs[k]][d]);
-        }
-      }
+      auto assembled = RunUnderSignature(Executor(), c.op, attrs, CloneAll(inputs), signature, n, SeedOf(what));
+      ASSERT_TRUE(assembled.ok()) << what << ": " << assembled.status().message();
+      ASSERT_EQ(assembled.value().size(), expected.size()) << what;
       for (size_t o = 0; o < expected.size(); ++o) {
-        const size_t num_outputs = inferred.value().outputs.size();
-        const Sbp& sbp = o < num_outputs ? signature.outputs[o] : signature.inputs[schema.mutated_inputs[o - num_outputs]];
-        const HostTensor assembled = Assemble(output_pieces[o], sbp, expected[o].desc(), c.rtol, c.atol, what);
-        ExpectClose(assembled, expected[o], c.rtol, c.atol, what + " output " + std::to_string(o));
+        ExpectClose(assembled.value()[o], expected[o], c.rtol, c.atol, what + " output " + std::to_string(o));
       }
     }
   }
