@@ -1,0 +1,40 @@
+// `ofl`: the command-line tool for the daily jobs (DESIGN.md section 8).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/ofl/commands.h"
+
+namespace {
+
+void PrintUsage() {
+  std::cout << "usage: ofl <command> [options]\n\n"
+               "commands:\n"
+               "  ops [--json]                       list every op: inputs, outputs, attributes,\n"
+               "                                     SBP signatures, gradient, kernels\n"
+               "  selfcheck [--devices 2,4] [--json FILE]\n"
+               "                                     run every op whole and under every SBP\n"
+               "                                     signature on virtual CPU devices and compare\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    PrintUsage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "ops") return ofl::cli::RunOpsCommand(args);
+    if (command == "selfcheck") return ofl::cli::RunSelfCheckCommand(args);
+  } catch (const std::exception& error) {
+    std::cerr << "ofl " << command << ": " << error.what() << "\n";
+    return 1;
+  }
+  std::cerr << "ofl: unknown command '" << command << "'\n\n";
+  PrintUsage();
+  return 2;
+}
