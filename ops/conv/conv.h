@@ -1,4 +1,5 @@
-// Conv ops: conv2d, conv2d_grad_data, conv2d_grad_filter, max_pool2d, max_pool2d_grad, avg_pool2d, avg_pool2d_grad.
+// Conv ops: conv2d, conv2d_grad_data, conv2d_grad_filter, max_pool2d, max_pool2d_grad, avg_pool2d,
+// avg_pool2d_grad.
 #pragma once
 
 #include "oneflow_like/kernel.h"
@@ -6,7 +7,11 @@
 
 namespace ofl {
 
-/// Registers conv2d, conv2d_grad_data, conv2d_grad_filter, max_pool2d, max_pool2d_grad, avg_pool2d, avg_pool2d_grad.
+/// Registers conv2d, conv2d_grad_data, conv2d_grad_filter, max_pool2d, max_pool2d_grad, avg_pool2d,
+/// avg_pool2d_grad.
 Status RegisterConvOps(OpRegistry& ops, KernelRegistry& kernels);
+
+/// Registers the pooling ops alone (part of RegisterConvOps; pool_ops.cc).
+Status RegisterPoolOps(OpRegistry& ops, KernelRegistry& kernels);
 
 }  // namespace ofl

@@ -2,6 +2,9 @@
 
 namespace ofl {
 
-Status RegisterLossOps(OpRegistry& ops, KernelRegistry& kernels) { return Status::Ok(); }
+Status RegisterLossOps(OpRegistry& ops, KernelRegistry& kernels) {
+  OFL_RETURN_IF_ERROR(RegisterCrossEntropyOps(ops, kernels));
+  return RegisterMseLossOp(ops, kernels);
+}
 
 }  // namespace ofl

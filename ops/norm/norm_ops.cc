@@ -2,6 +2,9 @@
 
 namespace ofl {
 
-Status RegisterNormOps(OpRegistry& ops, KernelRegistry& kernels) { return Status::Ok(); }
+Status RegisterNormOps(OpRegistry& ops, KernelRegistry& kernels) {
+  OFL_RETURN_IF_ERROR(RegisterLayerNormOps(ops, kernels));
+  return RegisterRmsNormOps(ops, kernels);
+}
 
 }  // namespace ofl

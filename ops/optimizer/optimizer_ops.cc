@@ -2,6 +2,10 @@
 
 namespace ofl {
 
-Status RegisterOptimizerOps(OpRegistry& ops, KernelRegistry& kernels) { return Status::Ok(); }
+Status RegisterOptimizerOps(OpRegistry& ops, KernelRegistry& kernels) {
+  OFL_RETURN_IF_ERROR(RegisterUpdateOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterClipScaleOp(ops, kernels));
+  return Status::Ok();
+}
 
 }  // namespace ofl

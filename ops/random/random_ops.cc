@@ -2,6 +2,10 @@
 
 namespace ofl {
 
-Status RegisterRandomOps(OpRegistry& ops, KernelRegistry& kernels) { return Status::Ok(); }
+Status RegisterRandomOps(OpRegistry& ops, KernelRegistry& kernels) {
+  OFL_RETURN_IF_ERROR(RegisterInitializerOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterDropoutOp(ops, kernels));
+  return Status::Ok();
+}
 
 }  // namespace ofl

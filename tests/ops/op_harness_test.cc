@@ -274,6 +274,11 @@ TEST(OpHarnessCoverage, EveryOpHasCases) {
     if (has_grad) EXPECT_TRUE(grad_checked) << "op " << op << " has a gradient rule but no gradient-checked case";
     EXPECT_TRUE(has_bad) << "op " << op << " has no bad-input case";
     EXPECT_FALSE(Reg().kernels.DTypesFor(op, DeviceType::kCPU).empty()) << "op " << op << " has no CPU kernel";
+    // `ofl ops` prints the signatures of each op's example: it must infer.
+    const OpSchema& schema = *Reg().ops.Find(op);
+    auto example = Reg().ops.Infer(op, schema.example.inputs, schema.example.attrs);
+    EXPECT_TRUE(example.ok()) << "op " << op << ": example does not infer: " << example.status().message();
+    EXPECT_FALSE(schema.doc.empty()) << "op " << op << " has no doc";
   }
 }
 

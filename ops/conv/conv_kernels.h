@@ -1,0 +1,22 @@
+// CPU kernels of conv2d, conv2d_grad_data and conv2d_grad_filter.
+#pragma once
+
+#include "oneflow_like/kernel.h"
+
+namespace ofl {
+
+/// Which of the three convolution computations a kernel runs.
+enum class ConvPass {
+  kForward,         ///< (x, w) -> y
+  kBackwardData,    ///< (dy, w) -> dx
+  kBackwardFilter,  ///< (dy, x) -> dw
+};
+
+/// f32: oneDNN convolution forward / backward-data / backward-weights on the
+/// plain NCHW and OIHW buffers, the primitive cached per kernel object.
+KernelFactory DnnlConvKernel(ConvPass pass);
+
+/// f64 (oneDNN has none): direct loops, parallel over independent outputs.
+KernelFactory LoopConvKernel(ConvPass pass);
+
+}  // namespace ofl

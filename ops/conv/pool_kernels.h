@@ -1,0 +1,23 @@
+// CPU kernels of the 2-D poolings and their backward ops.
+#pragma once
+
+#include "oneflow_like/kernel.h"
+
+namespace ofl {
+
+/// Max or average pooling.
+enum class PoolKind { kMax, kAverage };
+
+/// f32 forward (x -> y): oneDNN pooling, the primitive cached per kernel object.
+KernelFactory DnnlPoolKernel(PoolKind kind);
+/// f32 backward: max_pool2d_grad (x, y, dy -> dx) re-runs the forward on x to
+/// get oneDNN's argmax workspace (cached buffers), then oneDNN's backward;
+/// avg_pool2d_grad (dy -> dx) is oneDNN's backward alone.
+KernelFactory DnnlPoolGradKernel(PoolKind kind);
+
+/// f64 forward and backward (oneDNN has no f64): direct loops over planes.
+KernelFactory LoopPoolKernel(PoolKind kind);
+/// f64 backward; max routes dy to the first maximum of each window.
+KernelFactory LoopPoolGradKernel(PoolKind kind);
+
+}  // namespace ofl

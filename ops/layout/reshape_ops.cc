@@ -1,0 +1,142 @@
+// reshape and identity: ops whose output holds x's elements in x's order,
+// so every kernel is one copy of the piece.
+#include "ops/common/infer_helpers.h"
+#include "ops/layout/layout_internal.h"
+
+namespace ofl {
+
+namespace {
+
+// The target shape with its -1 resolved against x's element count.
+StatusOr<Shape> ResolveReshape(const OpView& op) {
+  const Shape& requested = op.attrs.GetShape("shape");
+  const int64_t count = op.in(0).NumElements();
+  int unknown = -1;
+  int64_t known = 1;
+  for (int axis = 0; axis < requested.rank(); ++axis) {
+    const int64_t dim = requested[axis];
+    if (dim == -1) {
+      OFL_CHECK_OR_RETURN(unknown < 0) << op.Who() << " attribute shape: expected at most one -1, got "
+                                       << requested.ToString();
+      unknown = axis;
+      continue;
+    }
+    OFL_CHECK_OR_RETURN(dim >= 0) << op.Who() << " attribute shape: expected extents >= 0 (or one -1), got "
+                                  << requested.ToString();
+    known *= dim;
+  }
+  std::vector<int64_t> dims = requested.dims();
+  if (unknown >= 0) {
+    OFL_CHECK_OR_RETURN(known > 0 && count % known == 0)
+        << op.Who() << " attribute shape: expected extents whose product divides " << count << " (the size of x "
+        << op.in(0).shape.ToString() << "), got " << requested.ToString();
+    dims[unknown] = count / known;
+  } else {
+    OFL_CHECK_OR_RETURN(known == count)
+        << op.Who() << " attribute shape: expected " << count << " elements (x is " << op.in(0).shape.ToString()
+        << "), got " << requested.ToString() << " with " << known;
+  }
+  return Shape(std::move(dims));
+}
+
+int64_t ProductBefore(const Shape& shape, int axis) {
+  int64_t product = 1;
+  for (int k = 0; k < axis; ++k) product *= shape[k];
+  return product;
+}
+
+// x axis k and y axis j cut the element order at the same places when the
+// extents before them multiply to the same number and their own extents
+// are equal: then the first half of x along k is the first half of y along j.
+std::vector<SbpSignature> ReshapeSignatures(const OpView& op) {
+  const Shape& in = op.in(0).shape;
+  const Shape out = ResolveReshape(op).ValueOrThrow();
+  std::vector<SbpSignature> list;
+  AddUnique(list, SignatureBuilder(1, 1)
+                      .Note("B -> B: cpu:0 and cpu:1 both hold x whole and both produce the whole y")
+                      .Build());
+  for (int k = 0; k < in.rank(); ++k) {
+    for (int j = 0; j < out.rank(); ++j) {
+      if (in[k] != out[j] || ProductBefore(in, k) != ProductBefore(out, j)) continue;
+      AddUnique(list, SignatureBuilder(1, 1)
+                          .Input(0, Sbp::Split(k))
+                          .Output(0, Sbp::Split(j))
+                          .Note("S(" + std::to_string(k) + ") -> S(" + std::to_string(j) + "): e.g. [4, 6] -> "
+                                "[4, 2, 3] keeps S(0); x axis " + std::to_string(k) + " and y axis " +
+                                std::to_string(j) + " have the same extent and the same element count before "
+                                "them, so cpu:0's first half of x is, element for element, the first half of y "
+                                "and cpu:1's second half the second")
+                          .Build());
+      break;
+    }
+  }
+  AddPartialSignatures(list, 1, 1, op.in(0).dtype, /*with_max=*/true);
+  return list;
+}
+
+// Copies the input piece to the output piece: same elements, same order.
+Status CopyPiece(KernelContext& ctx) {
+  const Blob& x = ctx.in(0);
+  const Blob& y = ctx.out(0);
+  OFL_CHECK_OR_RETURN(x.ByteSize() == y.ByteSize() && x.dtype() == y.dtype())
+      << "[" << ctx.op_name << "] cpu kernel: expected an output piece of " << x.NumElements() << " "
+      << DTypeName(x.dtype()) << " elements, got " << y.desc.ToString();
+  CopyBytes(y.data, x.data, x.ByteSize());
+  return Status::Ok();
+}
+
+OpSchema ReshapeSchema() {
+  OpSchema schema;
+  schema.name = "reshape";
+  schema.doc = "y = x with a new shape (same elements, row-major order); one extent may be -1";
+  schema.inputs = {{"x", "input"}};
+  schema.outputs = {{"y", "x's elements shaped as `shape`"}};
+  schema.attrs = {{"shape", Shape{}, true, "the new shape; one -1 takes the remaining extent"}};
+  schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
+    OFL_ASSIGN_OR_RETURN(Shape shape, ResolveReshape(op));
+    return std::vector<TensorDesc>{{shape, op.in(0).dtype}};
+  };
+  schema.sbp = ReshapeSignatures;
+  schema.grad = [](GradContext& ctx) -> Status {
+    if (!ctx.needs_input_grad[0]) return Status::Ok();
+    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("reshape", {ctx.output_grads[0]},
+                                                       {{"shape", ctx.Desc(ctx.inputs[0]).shape}}));
+    return Status::Ok();
+  };
+  schema.example = {{{Shape{4, 6}, DType::kF32}}, {{"shape", Shape{4, 2, 3}}}};
+  return schema;
+}
+
+OpSchema IdentitySchema() {
+  OpSchema schema;
+  schema.name = "identity";
+  schema.doc = "y = x (a copy; a place to hang an SBP hint)";
+  schema.inputs = {{"x", "input"}};
+  schema.outputs = {{"y", "a copy of x"}};
+  schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
+    return std::vector<TensorDesc>{op.in(0)};
+  };
+  schema.sbp = [](const OpView& op) {
+    std::vector<SbpSignature> list = SameAxesSignatures(1, 1, op.in(0).shape.rank());
+    AddPartialSignatures(list, 1, 1, op.in(0).dtype, /*with_max=*/true);
+    return list;
+  };
+  schema.grad = [](GradContext& ctx) -> Status {
+    if (ctx.needs_input_grad[0]) ctx.input_grads[0] = ctx.output_grads[0];
+    return Status::Ok();
+  };
+  schema.example = {{{Shape{4, 3}, DType::kF32}}, {}};
+  return schema;
+}
+
+}  // namespace
+
+Status RegisterReshapeOps(OpRegistry& ops, KernelRegistry& kernels) {
+  OFL_RETURN_IF_ERROR(ops.Register(ReshapeSchema()));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("reshape", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
+  OFL_RETURN_IF_ERROR(ops.Register(IdentitySchema()));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("identity", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
+  return Status::Ok();
+}
+
+}  // namespace ofl
