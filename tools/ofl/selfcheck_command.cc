@@ -47,7 +47,8 @@ struct OpResult {
 };
 
 OpResult CheckOp(const EagerExecutor& executor, const OpSchema& schema, const std::vector<int>& device_counts) {
-  OpResult result{schema.name};
+  OpResult result;
+  result.op = schema.name;
   const std::vector<HostTensor> inputs = ExampleInputs(schema, std::hash<std::string>{}(schema.name));
   std::vector<TensorDesc> descs;
   for (const HostTensor& input : inputs) descs.push_back(input.desc());
