@@ -9,8 +9,8 @@
 //   - reduce over trailing axes  ([outer, reduced, 1]): row sums;
 //   - reduce over leading axes   ([1, reduced, inner]): column sums (bias
 //     gradients), accumulated row by row into a block of columns.
-// Work is cut into tasks of about kReduceTaskElements inputs, splitting the
-// reduced extent too when the output is small, so a full reduction of a big
+// Work is cut into tasks by output element and column block, and also along
+// the reduced extent when the output is small, so a full reduction of a big
 // tensor still uses every thread. Partial results of one output element are
 // combined in a fixed order, so results do not depend on the thread count.
 #pragma once
@@ -37,10 +37,12 @@ struct ReducePass {
 /// (the reduction is then an element-wise copy). `shape` has no zero extent.
 std::vector<ReducePass> PlanReduction(const Shape& shape, const std::vector<int>& axes);
 
-/// Inputs handled by one task of a pass.
+/// The least number of inputs worth a task of its own.
 inline constexpr int64_t kReduceTaskElements = int64_t{1} << 15;
-/// Columns accumulated together by one task (kept in L1/L2).
+/// Columns accumulated together by one task (their accumulators stay in L1).
 inline constexpr int64_t kReduceColumnBlock = 512;
+/// Tasks a pass aims for when its output is too small to give them.
+inline constexpr int64_t kReduceMinTasks = 64;
 
 /// Summation, with `Acc` as accumulator.
 template <typename Acc>
@@ -97,7 +99,15 @@ void RunReducePass(const In* in, Out* out, const ReducePass& pass, Store store) 
   }
   const int64_t column_block = std::min(inner, kReduceColumnBlock);
   const int64_t column_blocks = (inner + column_block - 1) / column_block;
-  const int64_t row_block = std::max<int64_t>(1, kReduceTaskElements / column_block);
+  // The reduced extent is cut into row blocks only when the output alone
+  // gives too few tasks. The cut depends on the shape alone, so the order of
+  // additions, and thus the result, does not depend on the thread count.
+  int64_t row_block = reduced;
+  const int64_t natural_tasks = outer * column_blocks;
+  if (natural_tasks < kReduceMinTasks) {
+    const int64_t wanted = (kReduceMinTasks + natural_tasks - 1) / natural_tasks;
+    row_block = std::max((reduced + wanted - 1) / wanted, (kReduceTaskElements + column_block - 1) / column_block);
+  }
   const int64_t row_blocks = (reduced + row_block - 1) / row_block;
   const int64_t tasks = outer * row_blocks * column_blocks;
   const int64_t task_elements = std::min(reduced, row_block) * column_block;

@@ -27,6 +27,9 @@ OpTestCase Embedding(Shape indices, DType index_dtype, const std::string& varian
   c.bad_inputs = {{{F32({7, 3}), F32({4})}, {}, "indices: expected dtype i32 or i64, got f32"},
                   {{F32({7}), I64({4})}, {}, "weight: expected rank 2"},
                   {{I64({7, 3}), I64({4})}, {}, "weight: expected a floating-point dtype"}};
+  c.bad_values = {{{{F32({7, 3})}, {TensorDesc{indices, index_dtype}, 0, 0, std::vector<double>{7}}},
+                   {},
+                   "indices: expected values in [0, 7), got 7"}};
   return c;
 }
 
@@ -58,6 +61,9 @@ OpTestCase EmbeddingGrad(Shape indices, DType index_dtype, const std::string& va
       {{I64({4}), F32({5, 3})}, {{"num_embeddings", int64_t{6}}}, "dy: expected shape indices.shape + [D]"},
       {{I64({4}), F32({4, 3})}, {{"num_embeddings", int64_t{0}}}, "num_embeddings: expected a value > 0"},
       {{F32({4}), F32({4, 3})}, {{"num_embeddings", int64_t{6}}}, "indices: expected dtype i32 or i64"}};
+  c.bad_values = {{{{TensorDesc{indices, index_dtype}, 0, 0, std::vector<double>{-2}}, {F32(Shape(dy_dims))}},
+                   {{"num_embeddings", int64_t{6}}},
+                   "indices: expected values in [0, 6), got -2"}};
   return c;
 }
 

@@ -38,6 +38,12 @@ OpTestCase CrossEntropy(DType label_dtype, const std::string& variant = "") {
       {{F32({5, 4}), F32({5})}, {}, "labels: expected dtype i32 or i64, got f32"},
       {{F32({5, 4, 2}), I64({5})}, {}, "logits: expected rank 2"},
       {{I64({5, 4}), I64({5})}, {}, "logits: expected a floating-point dtype"}};
+  c.bad_values = {{{{F32({5, 4})}, {TensorDesc{Shape{5}, label_dtype}, 0, 0, std::vector<double>{0, 1, 4, 2, 3}}},
+                   {},
+                   "labels: expected values in [0, 4), got 4 at row 2"},
+                  {{{F32({5, 4})}, {TensorDesc{Shape{5}, label_dtype}, 0, 0, std::vector<double>{0, 1, 2, 3, -1}}},
+                   {},
+                   "got -1 at row 4"}};
   return c;
 }
 
@@ -63,6 +69,9 @@ OpTestCase CrossEntropyGrad() {
       {{F32({6, 3}), I64({6}), F32({1})}, {}, "dloss: expected rank 0"},
       {{F32({6, 3}), I64({6}), TensorDesc{Shape{}, DType::kF64}}, {}, "dloss: expected dtype f32"},
       {{F32({6, 3}), I64({3}), F32({})}, {}, "labels: expected shape [6]"}};
+  c.bad_values = {{{{F32({6, 3})}, {I64({6}), 0, 0, std::vector<double>{0, 1, 2, 3, 0, 1}}, {F32({})}},
+                   {},
+                   "labels: expected values in [0, 3), got 3 at row 3"}};
   return c;
 }
 

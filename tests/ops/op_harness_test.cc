@@ -25,10 +25,10 @@ const EagerExecutor& Executor() {
 
 uint64_t SeedOf(const std::string& name) { return std::hash<std::string>{}(name) & 0xffffffffu; }
 
-std::vector<HostTensor> GenerateInputs(const OpTestCase& c) {
-  std::mt19937_64 rng(SeedOf(c.name));
+std::vector<HostTensor> GenerateInputs(const std::string& seed_name, const std::vector<InputSpec>& specs) {
+  std::mt19937_64 rng(SeedOf(seed_name));
   std::vector<HostTensor> inputs;
-  for (const InputSpec& spec : c.inputs) {
+  for (const InputSpec& spec : specs) {
     HostTensor tensor(spec.desc);
     std::uniform_real_distribution<double> uniform(spec.low, spec.high);
     for (int64_t i = 0; i < tensor.NumElements(); ++i) {
@@ -40,6 +40,8 @@ std::vector<HostTensor> GenerateInputs(const OpTestCase& c) {
   }
   return inputs;
 }
+
+std::vector<HostTensor> GenerateInputs(const OpTestCase& c) { return GenerateInputs(c.name, c.inputs); }
 
 HostTensor CastTensor(const HostTensor& x, DType dtype) {
   HostTensor y(TensorDesc{x.shape(), dtype});
@@ -103,6 +105,18 @@ TEST_P(OpHarness, BadInputsGiveNamedErrors) {
     auto inferred = Reg().ops.Infer(c.op, bad.inputs, bad.attrs);
     ASSERT_FALSE(inferred.ok()) << "expected an error containing '" << bad.expected_message << "'";
     const std::string message = inferred.status().message();
+    EXPECT_EQ(message.rfind("[" + c.op + "]", 0), 0u) << message;
+    EXPECT_NE(message.find(bad.expected_message), std::string::npos)
+        << "message '" << message << "' lacks '" << bad.expected_message << "'";
+  }
+}
+
+TEST_P(OpHarness, KernelRejectsBadValues) {
+  const OpTestCase& c = GetParam();
+  for (const BadValues& bad : c.bad_values) {
+    auto outputs = Executor().Run(c.op, GenerateInputs(c.name + "/bad", bad.inputs), bad.attrs);
+    ASSERT_FALSE(outputs.ok()) << "expected a kernel error containing '" << bad.expected_message << "'";
+    const std::string message = outputs.status().message();
     EXPECT_EQ(message.rfind("[" + c.op + "]", 0), 0u) << message;
     EXPECT_NE(message.find(bad.expected_message), std::string::npos)
         << "message '" << message << "' lacks '" << bad.expected_message << "'";

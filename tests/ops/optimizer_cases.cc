@@ -125,6 +125,10 @@ std::vector<OpTestCase> OptimizerCases() {
   cases.push_back(Sgd("scalar", {}, f64, 0.9, 0.0));
 
   OpTestCase adam = Adam("", {5, 3}, f32, 3, {});
+  adam.bad_values = {{{State(F32({5, 3})), State(F32({5, 3})), State(F32({5, 3})), State(F32({5, 3}), 0.0, 0.3),
+                       Fixed(F32({}), 0.01), Fixed(I64({}), 0)},
+                      {},
+                      "step: expected a 1-based step >= 1, got 0"}};
   adam.rtol = 1e-5;
   adam.atol = 1e-6;
   adam.bad_inputs = {

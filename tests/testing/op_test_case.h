@@ -42,6 +42,15 @@ struct BadInput {
   std::string expected_message;  ///< substring; "[op]" is checked separately
 };
 
+/// Inputs whose shapes are fine but whose values the kernel must reject (a
+/// label or index out of range, an optimizer step of 0), and a piece of
+/// the message it must give.
+struct BadValues {
+  std::vector<InputSpec> inputs;
+  AttrMap attrs;
+  std::string expected_message;  ///< substring; "[op]" is checked separately
+};
+
 struct OpTestCase {
   std::string name;  ///< unique: "<op>" or "<op>/<variant>"
   std::string op;
@@ -61,6 +70,7 @@ struct OpTestCase {
   /// a zero gradient.
   std::vector<int> grad_outputs;
   std::vector<BadInput> bad_inputs;
+  std::vector<BadValues> bad_values;
 };
 
 /// gtest prints a case by its name.
