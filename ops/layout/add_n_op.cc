@@ -57,7 +57,8 @@ OpSchema AddNSchema() {
   schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     const DType dtype = op.in(0).dtype;
     OFL_CHECK_OR_RETURN(IsFloatingPoint(dtype) || dtype == DType::kI32 || dtype == DType::kI64)
-        << op.Who(0) << ": expected a numeric dtype (f32, f64, f16, bf16, i32, i64), got " << DTypeName(dtype);
+        << op.Who(0) << ": expected a numeric dtype (f32, f64, f16, bf16, i32, i64), got "
+        << DTypeName(dtype);
     OFL_RETURN_IF_ERROR(ExpectAllSameDType(op));
     for (int i = 1; i < op.num_inputs(); ++i) OFL_RETURN_IF_ERROR(ExpectSameShape(op, 0, i));
     return std::vector<TensorDesc>{op.in(0)};
@@ -81,7 +82,8 @@ OpSchema AddNSchema() {
 
 Status RegisterAddNOp(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(AddNSchema()));
-  return kernels.RegisterForDTypes("add_n", DeviceType::kCPU, DTypesOf(AddNTypes{}), MakeFunctionKernel(RunAddN));
+  return kernels.RegisterForDTypes("add_n", DeviceType::kCPU, DTypesOf(AddNTypes{}),
+                                   MakeFunctionKernel(RunAddN));
 }
 
 }  // namespace ofl

@@ -23,8 +23,9 @@ Status CheckBroadcastable(const OpView& op, const Shape& target) {
   const int lead = target.rank() - shape.rank();
   for (int axis = 0; axis < shape.rank(); ++axis) {
     OFL_CHECK_OR_RETURN(shape[axis] == 1 || shape[axis] == target[axis + lead])
-        << op.Who(0) << ": expected a shape broadcastable to " << target.ToString() << ", got " << shape.ToString()
-        << " (axis " << axis << ": " << shape[axis] << " vs " << target[axis + lead] << ")";
+        << op.Who(0) << ": expected a shape broadcastable to " << target.ToString() << ", got "
+        << shape.ToString() << " (axis " << axis << ": " << shape[axis] << " vs " << target[axis + lead]
+        << ")";
   }
   return Status::Ok();
 }
@@ -34,9 +35,9 @@ std::vector<SbpSignature> BroadcastToSignatures(const OpView& op) {
   const Shape& target = op.attrs.GetShape("shape");
   const int lead = target.rank() - shape.rank();
   std::vector<SbpSignature> list;
-  AddUnique(list, SignatureBuilder(1, 1)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold x whole and both produce the whole y")
-                      .Build());
+  AddUnique(
+      list,
+      SignatureBuilder(1, 1).Note("cpu:0 and cpu:1 both hold x whole and both produce the whole y").Build());
   for (int k = 0; k < target.rank(); ++k) {
     const int aligned = k - lead;
     const std::string out = std::to_string(k);
@@ -45,14 +46,14 @@ std::vector<SbpSignature> BroadcastToSignatures(const OpView& op) {
       AddUnique(list, SignatureBuilder(1, 1)
                           .Input(0, Sbp::Split(aligned))
                           .Output(0, Sbp::Split(k))
-                          .Note("S(" + in + ") -> S(" + out + "): x axis " + in + " spans y axis " + out +
+                          .Note("x axis " + in + " spans y axis " + out +
                                 "; cpu:0 repeats the first half of x into the first half of y, cpu:1 the "
                                 "second half")
                           .Build());
     } else {
       AddUnique(list, SignatureBuilder(1, 1)
                           .Output(0, Sbp::Split(k))
-                          .Note("B -> S(" + out + "): x has extent 1 (or no axis) under y axis " + out +
+                          .Note("x has extent 1 (or no axis) under y axis " + out +
                                 ", e.g. x [1, 3] -> y [4, 3]; cpu:0 and cpu:1 hold x whole and each "
                                 "materialises only its half of y (rows 0-1 and 2-3)")
                           .Build());
@@ -106,7 +107,8 @@ Status RunBroadcastTo(KernelContext& ctx) {
   for (int axis = 0; valid && axis < x.shape().rank(); ++axis) {
     valid = x.shape()[axis] == 1 || x.shape()[axis] == y.shape()[axis + lead];
   }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] cpu kernel: expected an x piece broadcastable to the y "
+  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name
+                             << "] cpu kernel: expected an x piece broadcastable to the y "
                              << "piece " << y.desc.ToString() << ", got " << x.desc.ToString();
   return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
@@ -141,7 +143,8 @@ OpSchema BroadcastToSchema() {
 
 Status RegisterBroadcastToOp(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(BroadcastToSchema()));
-  return kernels.RegisterForDTypes("broadcast_to", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunBroadcastTo));
+  return kernels.RegisterForDTypes("broadcast_to", DeviceType::kCPU, AllDTypes(),
+                                   MakeFunctionKernel(RunBroadcastTo));
 }
 
 }  // namespace ofl

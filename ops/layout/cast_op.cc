@@ -13,7 +13,8 @@ namespace {
 // `value != 0`, integers from floats truncate toward zero (C++ rules).
 template <typename To, typename From>
 To Convert(From value) {
-  using Wide = std::conditional_t<std::is_same_v<From, Float16> || std::is_same_v<From, BFloat16>, float, From>;
+  using Wide =
+      std::conditional_t<std::is_same_v<From, Float16> || std::is_same_v<From, BFloat16>, float, From>;
   const Wide wide = static_cast<Wide>(value);
   if constexpr (std::is_same_v<To, bool>) {
     return wide != Wide(0);
@@ -28,8 +29,8 @@ Status RunCast(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
   OFL_CHECK_OR_RETURN(x.NumElements() == y.NumElements())
-      << "[" << ctx.op_name << "] cpu kernel: expected an output piece of " << x.NumElements() << " elements, got "
-      << y.desc.ToString();
+      << "[" << ctx.op_name << "] cpu kernel: expected an output piece of " << x.NumElements()
+      << " elements, got " << y.desc.ToString();
   const int64_t count = x.NumElements();
   bool converted = false;
   VisitDTypeIn(AllTypes{}, x.dtype(), [&](auto from_tag) {
@@ -69,7 +70,8 @@ OpSchema CastSchema() {
     if (!ctx.needs_input_grad[0]) return Status::Ok();
     const TensorDesc x = ctx.Desc(ctx.inputs[0]);
     if (IsFloatingPoint(ctx.Desc(ctx.outputs[0]).dtype)) {
-      OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("cast", {ctx.output_grads[0]}, {{"dtype", x.dtype}}));
+      OFL_ASSIGN_OR_RETURN(ctx.input_grads[0],
+                           ctx.Emit1("cast", {ctx.output_grads[0]}, {{"dtype", x.dtype}}));
     } else {  // a non-float output is piecewise constant in x
       OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ZerosLike(*ctx.emitter, ctx.inputs[0]));
     }

@@ -16,7 +16,7 @@ std::vector<SbpSignature> JoinSignatures(int num_inputs, int num_outputs, int ra
                                          const std::string& what) {
   std::vector<SbpSignature> list;
   AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold every input whole and both " + what + " whole")
+                      .Note("cpu:0 and cpu:1 both hold every input whole and both compute every output whole")
                       .Build());
   for (int k = 0; k < rank; ++k) {
     if (k == axis) continue;
@@ -24,8 +24,8 @@ std::vector<SbpSignature> JoinSignatures(int num_inputs, int num_outputs, int ra
     AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
                         .AllInputs(Sbp::Split(k))
                         .AllOutputs(Sbp::Split(k))
-                        .Note("S(" + s + ") -> S(" + s + "): axis " + s + " is not the " + what + " axis " +
-                              std::to_string(axis) + "; cpu:0 holds the first half of every tensor along it and "
+                        .Note("axis " + s + " is not the " + what + " axis " + std::to_string(axis) +
+                              "; cpu:0 holds the first half of every tensor along it and "
                               "does its part of the work, cpu:1 the second half")
                         .Build());
   }
@@ -43,7 +43,8 @@ std::pair<int64_t, int64_t> OuterInner(const Shape& shape, int axis) {
 
 // Checks that every part has `whole`'s extents except along `axis`, where
 // they add up; the error names the op.
-Status CheckParts(const KernelContext& ctx, const Shape& whole, const std::vector<const Blob*>& parts, int axis) {
+Status CheckParts(const KernelContext& ctx, const Shape& whole, const std::vector<const Blob*>& parts,
+                  int axis) {
   int64_t total = 0;
   bool valid = true;
   for (const Blob* part : parts) {
@@ -145,8 +146,8 @@ OpSchema ConcatSchema() {
       const Shape& shape = ctx.Desc(input).shape;
       sizes.push_back(shape.At(static_cast<int>(axis)));
     }
-    OFL_ASSIGN_OR_RETURN(std::vector<ValueRef> grads,
-                         ctx.emitter->Emit("split", {ctx.output_grads[0]}, {{"axis", axis}, {"sizes", sizes}}));
+    OFL_ASSIGN_OR_RETURN(std::vector<ValueRef> grads, ctx.emitter->Emit("split", {ctx.output_grads[0]},
+                                                                        {{"axis", axis}, {"sizes", sizes}}));
     for (size_t i = 0; i < ctx.inputs.size(); ++i) {
       if (ctx.needs_input_grad[i]) ctx.input_grads[i] = grads[i];
     }
@@ -163,8 +164,9 @@ OpSchema SplitSchema() {
   schema.inputs = {{"x", "tensor to cut"}};
   schema.outputs = {{"ys", "one output per entry of sizes"}};
   schema.variadic_outputs = true;
-  schema.attrs = {{"axis", int64_t{0}, false, "the axis to cut along (negative counts from the end)"},
-                  {"sizes", std::vector<int64_t>{}, true, "extent of each output along axis; they add up to x's"}};
+  schema.attrs = {
+      {"axis", int64_t{0}, false, "the axis to cut along (negative counts from the end)"},
+      {"sizes", std::vector<int64_t>{}, true, "extent of each output along axis; they add up to x's"}};
   schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     OFL_ASSIGN_OR_RETURN(int axis, AxisOf(op));
     const std::vector<int64_t>& sizes = op.attrs.GetInts("sizes");
@@ -176,8 +178,8 @@ OpSchema SplitSchema() {
       total += size;
     }
     OFL_CHECK_OR_RETURN(!sizes.empty() && total == shape[axis])
-        << op.Who() << " attribute sizes: expected one or more extents adding up to " << shape[axis] << " (axis "
-        << axis << " of x " << shape.ToString() << "), got " << AttrValueToString(sizes);
+        << op.Who() << " attribute sizes: expected one or more extents adding up to " << shape[axis]
+        << " (axis " << axis << " of x " << shape.ToString() << "), got " << AttrValueToString(sizes);
     std::vector<TensorDesc> outputs;
     for (int64_t size : sizes) {
       std::vector<int64_t> dims = shape.dims();
@@ -197,7 +199,8 @@ OpSchema SplitSchema() {
                          ctx.Emit1("concat", ctx.output_grads, {{"axis", ctx.attr().GetInt("axis")}}));
     return Status::Ok();
   };
-  schema.example = {{{Shape{4, 5}, DType::kF32}}, {{"axis", int64_t{1}}, {"sizes", std::vector<int64_t>{3, 2}}}};
+  schema.example = {{{Shape{4, 5}, DType::kF32}},
+                    {{"axis", int64_t{1}}, {"sizes", std::vector<int64_t>{3, 2}}}};
   return schema;
 }
 
@@ -205,7 +208,8 @@ OpSchema SplitSchema() {
 
 Status RegisterConcatSplitOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(ConcatSchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("concat", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunConcat)));
+  OFL_RETURN_IF_ERROR(
+      kernels.RegisterForDTypes("concat", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunConcat)));
   OFL_RETURN_IF_ERROR(ops.Register(SplitSchema()));
   return kernels.RegisterForDTypes("split", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunSplit));
 }

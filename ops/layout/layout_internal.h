@@ -34,11 +34,20 @@ inline std::vector<DType> AllDTypes() { return DTypesOf(AllTypes{}); }
 template <typename Fn>
 Status DispatchByElementSize(const KernelContext& ctx, DType dtype, Fn&& fn) {
   switch (SizeOf(dtype)) {
-    case 1: fn(uint8_t{}); return Status::Ok();
-    case 2: fn(uint16_t{}); return Status::Ok();
-    case 4: fn(uint32_t{}); return Status::Ok();
-    case 8: fn(uint64_t{}); return Status::Ok();
-    default: return UnsupportedDType(ctx, dtype);
+    case 1:
+      fn(uint8_t{});
+      return Status::Ok();
+    case 2:
+      fn(uint16_t{});
+      return Status::Ok();
+    case 4:
+      fn(uint32_t{});
+      return Status::Ok();
+    case 8:
+      fn(uint64_t{});
+      return Status::Ok();
+    default:
+      return UnsupportedDType(ctx, dtype);
   }
 }
 

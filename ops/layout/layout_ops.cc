@@ -1,12 +1,10 @@
 // The layout family: the one registration entry point and the helpers its
 // files share.
-#include "ops/layout/layout.h"
-
 #include <algorithm>
 #include <cstring>
 
 #include "oneflow_like/parallel.h"
-
+#include "ops/layout/layout.h"
 #include "ops/layout/layout_internal.h"
 
 namespace ofl {
@@ -17,32 +15,34 @@ void AddPartialSignatures(std::vector<SbpSignature>& list, int num_inputs, int n
   AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
                       .AllInputs(Sbp::PartialSum())
                       .AllOutputs(Sbp::PartialSum())
-                      .Note("P -> P: each input is x0 + x1 with x0 on cpu:0 and x1 on cpu:1; the op is linear, "
+                      .Note("each input is x0 + x1 with x0 on cpu:0 and x1 on cpu:1; the op is linear, "
                             "so its results on cpu:0 and cpu:1 add up to the result on x")
                       .Build());
   if (!with_max) return;
-  AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
-                      .AllInputs(Sbp::PartialMax())
-                      .AllOutputs(Sbp::PartialMax())
-                      .Note("P(max) -> P(max): each input is max(x0, x1) element-wise with x0 on cpu:0 and x1 on "
-                            "cpu:1; the op only moves elements, so the element-wise max of the two results is "
-                            "the result on x")
-                      .Build());
+  AddUnique(list,
+            SignatureBuilder(num_inputs, num_outputs)
+                .AllInputs(Sbp::PartialMax())
+                .AllOutputs(Sbp::PartialMax())
+                .Note("each input is max(x0, x1) element-wise with x0 on cpu:0 and x1 on "
+                      "cpu:1; the op only moves elements, so the element-wise max of the two results is "
+                      "the result on x")
+                .Build());
 }
 
 std::vector<SbpSignature> SameAxesSignatures(int num_inputs, int num_outputs, int rank) {
   std::vector<SbpSignature> list;
   AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold every input whole and compute the whole output")
+                      .Note("cpu:0 and cpu:1 both hold every input whole and compute the whole output")
                       .Build());
   for (int axis = 0; axis < rank; ++axis) {
     const std::string k = std::to_string(axis);
-    AddUnique(list, SignatureBuilder(num_inputs, num_outputs)
-                        .AllInputs(Sbp::Split(axis))
-                        .AllOutputs(Sbp::Split(axis))
-                        .Note("S(" + k + ") -> S(" + k + "): cpu:0 holds the first half of axis " + k +
-                              " of every input and computes the first half of the output, cpu:1 the second half")
-                        .Build());
+    AddUnique(list,
+              SignatureBuilder(num_inputs, num_outputs)
+                  .AllInputs(Sbp::Split(axis))
+                  .AllOutputs(Sbp::Split(axis))
+                  .Note("cpu:0 holds the first half of axis " + k +
+                        " of every input and computes the first half of the output, cpu:1 the second half")
+                  .Build());
   }
   return list;
 }

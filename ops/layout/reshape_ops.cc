@@ -16,8 +16,8 @@ StatusOr<Shape> ResolveReshape(const OpView& op) {
   for (int axis = 0; axis < requested.rank(); ++axis) {
     const int64_t dim = requested[axis];
     if (dim == -1) {
-      OFL_CHECK_OR_RETURN(unknown < 0) << op.Who() << " attribute shape: expected at most one -1, got "
-                                       << requested.ToString();
+      OFL_CHECK_OR_RETURN(unknown < 0)
+          << op.Who() << " attribute shape: expected at most one -1, got " << requested.ToString();
       unknown = axis;
       continue;
     }
@@ -28,13 +28,13 @@ StatusOr<Shape> ResolveReshape(const OpView& op) {
   std::vector<int64_t> dims = requested.dims();
   if (unknown >= 0) {
     OFL_CHECK_OR_RETURN(known > 0 && count % known == 0)
-        << op.Who() << " attribute shape: expected extents whose product divides " << count << " (the size of x "
-        << op.in(0).shape.ToString() << "), got " << requested.ToString();
+        << op.Who() << " attribute shape: expected extents whose product divides " << count
+        << " (the size of x " << op.in(0).shape.ToString() << "), got " << requested.ToString();
     dims[unknown] = count / known;
   } else {
     OFL_CHECK_OR_RETURN(known == count)
-        << op.Who() << " attribute shape: expected " << count << " elements (x is " << op.in(0).shape.ToString()
-        << "), got " << requested.ToString() << " with " << known;
+        << op.Who() << " attribute shape: expected " << count << " elements (x is "
+        << op.in(0).shape.ToString() << "), got " << requested.ToString() << " with " << known;
   }
   return Shape(std::move(dims));
 }
@@ -52,21 +52,23 @@ std::vector<SbpSignature> ReshapeSignatures(const OpView& op) {
   const Shape& in = op.in(0).shape;
   const Shape out = ResolveReshape(op).ValueOrThrow();
   std::vector<SbpSignature> list;
-  AddUnique(list, SignatureBuilder(1, 1)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold x whole and both produce the whole y")
-                      .Build());
+  AddUnique(
+      list,
+      SignatureBuilder(1, 1).Note("cpu:0 and cpu:1 both hold x whole and both produce the whole y").Build());
   for (int k = 0; k < in.rank(); ++k) {
     for (int j = 0; j < out.rank(); ++j) {
       if (in[k] != out[j] || ProductBefore(in, k) != ProductBefore(out, j)) continue;
-      AddUnique(list, SignatureBuilder(1, 1)
-                          .Input(0, Sbp::Split(k))
-                          .Output(0, Sbp::Split(j))
-                          .Note("S(" + std::to_string(k) + ") -> S(" + std::to_string(j) + "): e.g. [4, 6] -> "
-                                "[4, 2, 3] keeps S(0); x axis " + std::to_string(k) + " and y axis " +
-                                std::to_string(j) + " have the same extent and the same element count before "
-                                "them, so cpu:0's first half of x is, element for element, the first half of y "
-                                "and cpu:1's second half the second")
-                          .Build());
+      AddUnique(list,
+                SignatureBuilder(1, 1)
+                    .Input(0, Sbp::Split(k))
+                    .Output(0, Sbp::Split(j))
+                    .Note("e.g. [4, 6] -> "
+                          "[4, 2, 3] keeps S(0); x axis " +
+                          std::to_string(k) + " and y axis " + std::to_string(j) +
+                          " have the same extent and the same element count before "
+                          "them, so cpu:0's first half of x is, element for element, the first half of y "
+                          "and cpu:1's second half the second")
+                    .Build());
       break;
     }
   }
@@ -133,9 +135,11 @@ OpSchema IdentitySchema() {
 
 Status RegisterReshapeOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(ReshapeSchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("reshape", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
+  OFL_RETURN_IF_ERROR(
+      kernels.RegisterForDTypes("reshape", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
   OFL_RETURN_IF_ERROR(ops.Register(IdentitySchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("identity", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
+  OFL_RETURN_IF_ERROR(
+      kernels.RegisterForDTypes("identity", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(CopyPiece)));
   return Status::Ok();
 }
 

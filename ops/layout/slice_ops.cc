@@ -21,7 +21,8 @@ struct AxisSlice {
 };
 
 // Resolves start/stop/step of `attrs` against `shape`; errors name `who`.
-StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shape& shape, const AttrMap& attrs) {
+StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shape& shape,
+                                              const AttrMap& attrs) {
   const std::vector<int64_t>& start = attrs.GetInts("start");
   const std::vector<int64_t>& stop = attrs.GetInts("stop");
   const std::vector<int64_t>& step = attrs.GetInts("step");
@@ -39,7 +40,9 @@ StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shap
     const int64_t stride = step.empty() ? 1 : step[axis];
     OFL_CHECK_OR_RETURN(stride > 0) << who << " attribute step: expected steps > 0, got " << stride
                                     << " on axis " << axis;
-    auto clamp = [dim](int64_t index) { return std::clamp<int64_t>(index < 0 ? index + dim : index, 0, dim); };
+    auto clamp = [dim](int64_t index) {
+      return std::clamp<int64_t>(index < 0 ? index + dim : index, 0, dim);
+    };
     const int64_t begin = clamp(start[axis]);
     const int64_t end = clamp(stop[axis]);
     AxisSlice& slice = result[axis];
@@ -58,11 +61,11 @@ Shape SlicedShape(const std::vector<AxisSlice>& slices) {
 }
 
 // Only untouched axes may be split: there x's and y's pieces coincide.
-std::vector<SbpSignature> SliceSignatures(const std::vector<AxisSlice>& slices, DType dtype, const std::string& from,
-                                          const std::string& to) {
+std::vector<SbpSignature> SliceSignatures(const std::vector<AxisSlice>& slices, DType dtype,
+                                          const std::string& from, const std::string& to) {
   std::vector<SbpSignature> list;
   AddUnique(list, SignatureBuilder(1, 1)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold " + from + " whole and both compute the whole " + to)
+                      .Note("cpu:0 and cpu:1 both hold " + from + " whole and both compute the whole " + to)
                       .Build());
   for (size_t axis = 0; axis < slices.size(); ++axis) {
     if (!slices[axis].whole) continue;
@@ -70,7 +73,7 @@ std::vector<SbpSignature> SliceSignatures(const std::vector<AxisSlice>& slices, 
     AddUnique(list, SignatureBuilder(1, 1)
                         .Input(0, Sbp::Split(static_cast<int>(axis)))
                         .Output(0, Sbp::Split(static_cast<int>(axis)))
-                        .Note("S(" + k + ") -> S(" + k + "): axis " + k + " is not sliced, so " + from + " and " + to +
+                        .Note("axis " + k + " is not sliced, so " + from + " and " + to +
                               " have the same extent there; cpu:0 slices the first half of " + from +
                               " along it into the first half of " + to + ", cpu:1 the second half")
                         .Build());
@@ -127,13 +130,16 @@ void StridedCopy(U* full, const Shape& full_shape, U* part, const Shape& part_sh
 // piece of the full tensor and of the sliced one are the same range.
 StatusOr<std::vector<AxisSlice>> PieceSlices(const KernelContext& ctx, const Shape& logical_full,
                                              const Shape& full_piece, const Shape& part_piece) {
-  OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices, ResolveSlice("[" + ctx.op_name + "]", logical_full, ctx.attr()));
+  OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
+                       ResolveSlice("[" + ctx.op_name + "]", logical_full, ctx.attr()));
   bool valid = full_piece.rank() == logical_full.rank() && part_piece.rank() == logical_full.rank();
   for (int axis = 0; valid && axis < logical_full.rank(); ++axis) {
-    valid = slices[axis].whole ? full_piece[axis] == part_piece[axis]
-                               : (full_piece[axis] == logical_full[axis] && part_piece[axis] == slices[axis].count);
+    valid = slices[axis].whole
+                ? full_piece[axis] == part_piece[axis]
+                : (full_piece[axis] == logical_full[axis] && part_piece[axis] == slices[axis].count);
   }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] cpu kernel: expected pieces split only along unsliced axes, "
+  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name
+                             << "] cpu kernel: expected pieces split only along unsliced axes, "
                              << "got " << full_piece.ToString() << " and " << part_piece.ToString() << " of "
                              << logical_full.ToString();
   return slices;
@@ -169,7 +175,8 @@ std::vector<AttrDef> SliceAttrs() {
 }
 
 AttrMap SliceAttrsOf(const AttrMap& attrs) {
-  return AttrMap{{"start", attrs.GetInts("start")}, {"stop", attrs.GetInts("stop")}, {"step", attrs.GetInts("step")}};
+  return AttrMap{
+      {"start", attrs.GetInts("start")}, {"stop", attrs.GetInts("stop")}, {"step", attrs.GetInts("step")}};
 }
 
 OpSchema SliceSchema() {
@@ -184,7 +191,8 @@ OpSchema SliceSchema() {
     return std::vector<TensorDesc>{{SlicedShape(slices), op.in(0).dtype}};
   };
   schema.sbp = [](const OpView& op) {
-    return SliceSignatures(ResolveSlice(op.Who(), op.in(0).shape, op.attrs).ValueOrThrow(), op.in(0).dtype, "x", "y");
+    return SliceSignatures(ResolveSlice(op.Who(), op.in(0).shape, op.attrs).ValueOrThrow(), op.in(0).dtype,
+                           "x", "y");
   };
   schema.grad = [](GradContext& ctx) -> Status {
     if (!ctx.needs_input_grad[0]) return Status::Ok();
@@ -194,7 +202,8 @@ OpSchema SliceSchema() {
     return Status::Ok();
   };
   schema.example = {{{Shape{4, 6}, DType::kF32}},
-                    {{"start", std::vector<int64_t>{0, 1}}, {"stop", std::vector<int64_t>{4, 5}},
+                    {{"start", std::vector<int64_t>{0, 1}},
+                     {"stop", std::vector<int64_t>{4, 5}},
                      {"step", std::vector<int64_t>{1, 2}}}};
   return schema;
 }
@@ -206,7 +215,8 @@ OpSchema SliceGradSchema() {
   schema.inputs = {{"dy", "gradient of the slice"}};
   schema.outputs = {{"dx", "gradient of the sliced tensor"}};
   schema.attrs = SliceAttrs();
-  schema.attrs.insert(schema.attrs.begin(), AttrDef{"shape", Shape{}, true, "the shape of the sliced tensor x"});
+  schema.attrs.insert(schema.attrs.begin(),
+                      AttrDef{"shape", Shape{}, true, "the shape of the sliced tensor x"});
   schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     const Shape& shape = op.attrs.GetShape("shape");
     OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices, ResolveSlice(op.Who(), shape, op.attrs));
@@ -218,16 +228,20 @@ OpSchema SliceGradSchema() {
   };
   schema.sbp = [](const OpView& op) {
     const Shape& shape = op.attrs.GetShape("shape");
-    return SliceSignatures(ResolveSlice(op.Who(), shape, op.attrs).ValueOrThrow(), op.in(0).dtype, "dy", "dx");
+    return SliceSignatures(ResolveSlice(op.Who(), shape, op.attrs).ValueOrThrow(), op.in(0).dtype, "dy",
+                           "dx");
   };
   schema.grad = [](GradContext& ctx) -> Status {
     if (!ctx.needs_input_grad[0]) return Status::Ok();
-    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("slice", {ctx.output_grads[0]}, SliceAttrsOf(ctx.attr())));
+    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0],
+                         ctx.Emit1("slice", {ctx.output_grads[0]}, SliceAttrsOf(ctx.attr())));
     return Status::Ok();
   };
   schema.example = {{{Shape{4, 2}, DType::kF32}},
-                    {{"shape", Shape{4, 6}}, {"start", std::vector<int64_t>{0, 1}},
-                     {"stop", std::vector<int64_t>{4, 5}}, {"step", std::vector<int64_t>{1, 2}}}};
+                    {{"shape", Shape{4, 6}},
+                     {"start", std::vector<int64_t>{0, 1}},
+                     {"stop", std::vector<int64_t>{4, 5}},
+                     {"step", std::vector<int64_t>{1, 2}}}};
   return schema;
 }
 
@@ -235,9 +249,11 @@ OpSchema SliceGradSchema() {
 
 Status RegisterSliceOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(SliceSchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("slice", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunSlice)));
+  OFL_RETURN_IF_ERROR(
+      kernels.RegisterForDTypes("slice", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunSlice)));
   OFL_RETURN_IF_ERROR(ops.Register(SliceGradSchema()));
-  return kernels.RegisterForDTypes("slice_grad", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunSliceGrad));
+  return kernels.RegisterForDTypes("slice_grad", DeviceType::kCPU, AllDTypes(),
+                                   MakeFunctionKernel(RunSliceGrad));
 }
 
 }  // namespace ofl

@@ -70,7 +70,8 @@ TransposePlan Simplify(const Shape& shape, const std::vector<int>& perm) {
   }
   std::vector<int> by_input(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) by_input[g] = static_cast<int>(g);
-  std::sort(by_input.begin(), by_input.end(), [&](int a, int b) { return groups[a].first < groups[b].first; });
+  std::sort(by_input.begin(), by_input.end(),
+            [&](int a, int b) { return groups[a].first < groups[b].first; });
   TransposePlan plan;
   plan.perm.resize(groups.size());
   for (size_t position = 0; position < by_input.size(); ++position) {
@@ -90,15 +91,22 @@ void BatchedTranspose2d(const U* in, U* out, int64_t batch, int64_t rows, int64_
   const int64_t col_tiles = (cols + kTile - 1) / kTile;
   const int64_t tasks = batch * row_tiles * col_tiles;
   ParallelFor(tasks, std::max<int64_t>(1, kGrainElements / (kTile * kTile)), [&](int64_t begin, int64_t end) {
+    // The tile goes through an L1-resident buffer, so the big tensors are
+    // only read and written along rows (power-of-two row strides would
+    // otherwise make the tile's rows collide in the same cache sets).
+    U tile[kTile * kTile];
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / (row_tiles * col_tiles);
       const int64_t i0 = (task / col_tiles) % row_tiles * kTile;
       const int64_t j0 = task % col_tiles * kTile;
-      const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-      const U* src = in + b * rows * cols;
-      U* dst = out + b * rows * cols;
-      for (int64_t j = j0; j < j1; ++j) {
-        for (int64_t i = i0; i < i1; ++i) dst[j * rows + i] = src[i * cols + j];
+      const int64_t height = std::min(kTile, rows - i0), width = std::min(kTile, cols - j0);
+      const U* src = in + b * rows * cols + i0 * cols + j0;
+      U* dst = out + b * rows * cols + j0 * rows + i0;
+      for (int64_t i = 0; i < height; ++i) {
+        for (int64_t j = 0; j < width; ++j) tile[j * kTile + i] = src[i * cols + j];
+      }
+      for (int64_t j = 0; j < width; ++j) {
+        for (int64_t i = 0; i < height; ++i) dst[j * rows + i] = tile[j * kTile + i];
       }
     }
   });
@@ -185,14 +193,14 @@ OpSchema TransposeSchema() {
     const std::vector<int> perm = NormalizePerm(op).ValueOrThrow();
     std::vector<SbpSignature> list;
     AddUnique(list, SignatureBuilder(1, 1)
-                        .Note("B -> B: cpu:0 and cpu:1 both hold x whole and both compute the whole y")
+                        .Note("cpu:0 and cpu:1 both hold x whole and both compute the whole y")
                         .Build());
     for (int k = 0; k < static_cast<int>(perm.size()); ++k) {
       const std::string from = std::to_string(perm[k]), to = std::to_string(k);
       AddUnique(list, SignatureBuilder(1, 1)
                           .Input(0, Sbp::Split(perm[k]))
                           .Output(0, Sbp::Split(k))
-                          .Note("S(" + from + ") -> S(" + to + "): x axis " + from + " becomes y axis " + to +
+                          .Note("x axis " + from + " becomes y axis " + to +
                                 "; cpu:0 transposes the first half of x along it into the first half of y, "
                                 "cpu:1 the second half")
                           .Build());
@@ -206,7 +214,8 @@ OpSchema TransposeSchema() {
     const int64_t rank = static_cast<int64_t>(perm.size());
     std::vector<int64_t> inverse(rank);
     for (int64_t k = 0; k < rank; ++k) inverse[perm[k] < 0 ? perm[k] + rank : perm[k]] = k;
-    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("transpose", {ctx.output_grads[0]}, {{"perm", inverse}}));
+    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0],
+                         ctx.Emit1("transpose", {ctx.output_grads[0]}, {{"perm", inverse}}));
     return Status::Ok();
   };
   schema.example = {{{Shape{4, 3}, DType::kF32}}, {{"perm", std::vector<int64_t>{1, 0}}}};
@@ -217,7 +226,8 @@ OpSchema TransposeSchema() {
 
 Status RegisterTransposeOp(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ops.Register(TransposeSchema()));
-  return kernels.RegisterForDTypes("transpose", DeviceType::kCPU, AllDTypes(), MakeFunctionKernel(RunTranspose));
+  return kernels.RegisterForDTypes("transpose", DeviceType::kCPU, AllDTypes(),
+                                   MakeFunctionKernel(RunTranspose));
 }
 
 }  // namespace ofl

@@ -16,13 +16,14 @@ using ReduceNumericTypes = TypeList<float, double, Float16, BFloat16, int32_t, i
 /// Accumulator of sums: double for f32 and f64 (long rows lose no digits),
 /// float for 16-bit floats, int64 for integers.
 template <typename T>
-using SumAccumulator =
-    std::conditional_t<std::is_same_v<T, float> || std::is_same_v<T, double>, double,
-                       std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, int64_t>>;
+using SumAccumulator = std::conditional_t<
+    std::is_same_v<T, float> || std::is_same_v<T, double>, double,
+    std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, int64_t>>;
 
 /// Accumulator of maxima: exact in the storage type, float for 16-bit floats.
 template <typename T>
-using MaxAccumulator = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
+using MaxAccumulator =
+    std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
 
 // The reduced axes of a piece of rank `rank`, sorted and distinct (empty
 // attribute = all axes). Inference validated them; this only guards kernels
@@ -159,7 +160,8 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
         for (int64_t i = 0; i < row; ++i) {
           const int64_t o = base + i * row_step;
           const bool wins = static_cast<C>(xr[i]) == static_cast<C>(ys[o]);
-          dxr[i] = wins ? FromCompute<T>(static_cast<C>(dys[o]) / static_cast<C>(ties[o])) : FromCompute<T>(C(0));
+          dxr[i] =
+              wins ? FromCompute<T>(static_cast<C>(dys[o]) / static_cast<C>(ties[o])) : FromCompute<T>(C(0));
         }
       }
     });
@@ -170,9 +172,12 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
 
 const char* ReduceOpName(ReduceKind kind) {
   switch (kind) {
-    case ReduceKind::kSum: return "reduce_sum";
-    case ReduceKind::kMean: return "reduce_mean";
-    case ReduceKind::kMax: return "reduce_max";
+    case ReduceKind::kSum:
+      return "reduce_sum";
+    case ReduceKind::kMean:
+      return "reduce_mean";
+    case ReduceKind::kMax:
+      return "reduce_max";
   }
   return "reduce_sum";
 }

@@ -8,7 +8,7 @@
 // most are one pass each and have contiguous inner loops:
 //   - reduce over trailing axes  ([outer, reduced, 1]): row sums;
 //   - reduce over leading axes   ([1, reduced, inner]): column sums (bias
-//     gradients), accumulated row by row into a block of columns.
+//     gradients), accumulated four rows at a time into a block of columns.
 // Work is cut into tasks by output element and column block, and also along
 // the reduced extent when the output is small, so a full reduction of a big
 // tensor still uses every thread. Partial results of one output element are
@@ -106,7 +106,8 @@ void RunReducePass(const In* in, Out* out, const ReducePass& pass, Store store) 
   const int64_t natural_tasks = outer * column_blocks;
   if (natural_tasks < kReduceMinTasks) {
     const int64_t wanted = (kReduceMinTasks + natural_tasks - 1) / natural_tasks;
-    row_block = std::max((reduced + wanted - 1) / wanted, (kReduceTaskElements + column_block - 1) / column_block);
+    row_block =
+        std::max((reduced + wanted - 1) / wanted, (kReduceTaskElements + column_block - 1) / column_block);
   }
   const int64_t row_blocks = (reduced + row_block - 1) / row_block;
   const int64_t tasks = outer * row_blocks * column_blocks;
@@ -161,16 +162,17 @@ void RunReducePass(const In* in, Out* out, const ReducePass& pass, Store store) 
     }
   });
   if (row_blocks == 1) return;
-  ParallelFor(out_count, std::max<int64_t>(1, kReduceTaskElements / row_blocks), [&](int64_t begin, int64_t end) {
-    for (int64_t index = begin; index < end; ++index) {
-      const int64_t o = index / inner, j = index % inner;
-      Acc value = Combiner::Identity();
-      for (int64_t rb = 0; rb < row_blocks; ++rb) {
-        value = Combiner::Combine(value, partial[(o * row_blocks + rb) * inner + j]);
-      }
-      out[index] = store(value);
-    }
-  });
+  ParallelFor(out_count, std::max<int64_t>(1, kReduceTaskElements / row_blocks),
+              [&](int64_t begin, int64_t end) {
+                for (int64_t index = begin; index < end; ++index) {
+                  const int64_t o = index / inner, j = index % inner;
+                  Acc value = Combiner::Identity();
+                  for (int64_t rb = 0; rb < row_blocks; ++rb) {
+                    value = Combiner::Combine(value, partial[(o * row_blocks + rb) * inner + j]);
+                  }
+                  out[index] = store(value);
+                }
+              });
 }
 
 /// Reduces `in` (shaped `shape`) over the sorted, distinct `axes` into

@@ -53,35 +53,40 @@ std::vector<SbpSignature> ReduceSignatures(const OpView& op, ReduceKind kind) {
   const Sbp partial = kind == ReduceKind::kMax ? Sbp::PartialMax() : Sbp::PartialSum();
   const std::string combine = kind == ReduceKind::kMax ? "max(y0, y1)" : "y0 + y1";
   std::vector<SbpSignature> list;
-  AddUnique(list, SignatureBuilder(1, 1)
-                      .Note("B -> B: cpu:0 and cpu:1 both hold x whole and both compute the whole y")
-                      .Build());
+  AddUnique(
+      list,
+      SignatureBuilder(1, 1).Note("cpu:0 and cpu:1 both hold x whole and both compute the whole y").Build());
   for (int axis = 0; axis < shape.rank(); ++axis) {
     const std::string k = std::to_string(axis);
     if (IsReduced(axes, axis)) {
-      std::string note = "S(" + k + ") -> " + partial.ToString() + ": axis " + k +
-                         " is reduced; cpu:0 reduces the first half of it to y0, cpu:1 the second half to y1, "
-                         "and y = " + combine;
+      std::string note =
+          "axis " + k +
+          " is reduced; cpu:0 reduces the first half of it to y0, cpu:1 the second half to y1, "
+          "and y = " +
+          combine;
       if (kind == ReduceKind::kMean) {
         note += " because each device divides its partial sum by the logical count of x";
       }
-      AddUnique(list, SignatureBuilder(1, 1).Input(0, Sbp::Split(axis)).Output(0, partial).Note(note).Build());
+      AddUnique(list,
+                SignatureBuilder(1, 1).Input(0, Sbp::Split(axis)).Output(0, partial).Note(note).Build());
     } else {
       const int out_axis = OutputAxis(axes, axis, keepdims);
-      AddUnique(list, SignatureBuilder(1, 1)
-                          .Input(0, Sbp::Split(axis))
-                          .Output(0, Sbp::Split(out_axis))
-                          .Note("S(" + k + ") -> S(" + std::to_string(out_axis) + "): axis " + k +
-                                " is kept; cpu:0 reduces the first half of x along it into the first half of y "
-                                "(its axis " + std::to_string(out_axis) + "), cpu:1 the second half")
-                          .Build());
+      AddUnique(list,
+                SignatureBuilder(1, 1)
+                    .Input(0, Sbp::Split(axis))
+                    .Output(0, Sbp::Split(out_axis))
+                    .Note("axis " + k +
+                          " is kept; cpu:0 reduces the first half of x along it into the first half of y "
+                          "(its axis " +
+                          std::to_string(out_axis) + "), cpu:1 the second half")
+                    .Build());
     }
   }
   const std::string partial_note =
       kind == ReduceKind::kMax
-          ? "P(max) -> P(max): x = max(x0, x1) element-wise with x0 on cpu:0 and x1 on cpu:1; maxima commute, "
+          ? "x = max(x0, x1) element-wise with x0 on cpu:0 and x1 on cpu:1; maxima commute, "
             "so max over the axes of x equals max(y0, y1)"
-          : "P -> P: x = x0 + x1 with x0 on cpu:0 and x1 on cpu:1; the reduction is linear, so y0 + y1 is the "
+          : "x = x0 + x1 with x0 on cpu:0 and x1 on cpu:1; the reduction is linear, so y0 + y1 is the "
             "reduction of x";
   AddUnique(list, SignatureBuilder(1, 1).Input(0, partial).Output(0, partial).Note(partial_note).Build());
   return list;
@@ -93,7 +98,8 @@ StatusOr<ValueRef> SpreadToInput(GradContext& ctx, ValueRef dy) {
   const std::vector<int64_t>& given = ctx.attr().GetInts("axes");
   std::vector<int64_t> keep_dims = x_shape.dims();
   if (given.empty()) std::fill(keep_dims.begin(), keep_dims.end(), 1);
-  for (int64_t axis : given) keep_dims[axis < 0 ? axis + x_shape.rank() : axis] = 1;  // validated by inference
+  for (int64_t axis : given)
+    keep_dims[axis < 0 ? axis + x_shape.rank() : axis] = 1;  // validated by inference
   const Shape keep_shape(keep_dims);
   ValueRef spread = dy;
   if (ctx.Desc(spread).shape != keep_shape) {
@@ -126,8 +132,9 @@ Status ReduceMeanGrad(GradContext& ctx) {
 Status ReduceMaxGrad(GradContext& ctx) {
   if (!ctx.needs_input_grad[0]) return Status::Ok();
   const AttrMap attrs{{"axes", ctx.attr().GetInts("axes")}, {"keepdims", ctx.attr().GetBool("keepdims")}};
-  OFL_ASSIGN_OR_RETURN(ctx.input_grads[0],
-                       ctx.Emit1("reduce_max_grad", {ctx.inputs[0], ctx.outputs[0], ctx.output_grads[0]}, attrs));
+  OFL_ASSIGN_OR_RETURN(
+      ctx.input_grads[0],
+      ctx.Emit1("reduce_max_grad", {ctx.inputs[0], ctx.outputs[0], ctx.output_grads[0]}, attrs));
   return Status::Ok();
 }
 
@@ -141,7 +148,8 @@ OpSchema ReduceSchema(ReduceKind kind, const std::string& doc, GradFn grad) {
   schema.infer = [kind](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     OFL_RETURN_IF_ERROR(CheckReduceDType(op, kind));
     OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReductionAxes(op, "axes", op.in(0).shape.rank()));
-    return std::vector<TensorDesc>{{ReducedShape(op.in(0).shape, axes, op.attrs.GetBool("keepdims")), op.in(0).dtype}};
+    return std::vector<TensorDesc>{
+        {ReducedShape(op.in(0).shape, axes, op.attrs.GetBool("keepdims")), op.in(0).dtype}};
   };
   schema.sbp = [kind](const OpView& op) { return ReduceSignatures(op, kind); };
   schema.grad = std::move(grad);
@@ -152,7 +160,8 @@ OpSchema ReduceSchema(ReduceKind kind, const std::string& doc, GradFn grad) {
 OpSchema ReduceMaxGradSchema() {
   OpSchema schema;
   schema.name = "reduce_max_grad";
-  schema.doc = "backward of reduce_max: dx = dy where x equals the maximum y, split evenly between ties, else 0";
+  schema.doc =
+      "backward of reduce_max: dx = dy where x equals the maximum y, split evenly between ties, else 0";
   schema.inputs = {{"x", "forward input"}, {"y", "forward output, reduce_max(x)"}, {"dy", "gradient of y"}};
   schema.outputs = {{"dx", "gradient of x"}};
   schema.attrs = ReduceAttrs();
@@ -173,7 +182,7 @@ OpSchema ReduceMaxGradSchema() {
     const bool keepdims = op.attrs.GetBool("keepdims");
     std::vector<SbpSignature> list;
     AddUnique(list, SignatureBuilder(3, 1)
-                        .Note("B, B, B -> B: cpu:0 and cpu:1 both hold x, y and dy whole and compute the whole dx")
+                        .Note("cpu:0 and cpu:1 both hold x, y and dy whole and compute the whole dx")
                         .Build());
     for (int axis = 0; axis < shape.rank(); ++axis) {
       if (IsReduced(axes, axis)) continue;  // ties must be counted over the whole reduced extent
@@ -184,7 +193,7 @@ OpSchema ReduceMaxGradSchema() {
                           .Input(1, Sbp::Split(out_axis))
                           .Input(2, Sbp::Split(out_axis))
                           .Output(0, Sbp::Split(axis))
-                          .Note("S(" + k + "), S(" + j + "), S(" + j + ") -> S(" + k + "): axis " + k +
+                          .Note("axis " + k +
                                 " is kept; cpu:0 holds the first half of x and dx along it and the matching "
                                 "first half of y and dy, cpu:1 the second halves")
                           .Build());
@@ -192,7 +201,7 @@ OpSchema ReduceMaxGradSchema() {
     AddUnique(list, SignatureBuilder(3, 1)
                         .Input(2, Sbp::PartialSum())
                         .Output(0, Sbp::PartialSum())
-                        .Note("B, B, P -> P: dy = dy0 + dy1 with dy0 on cpu:0 and dy1 on cpu:1; dx is linear in "
+                        .Note("dy = dy0 + dy1 with dy0 on cpu:0 and dy1 on cpu:1; dx is linear in "
                               "dy with x and y fixed, so dx0 + dx1 = dx")
                         .Build());
     return list;
@@ -221,8 +230,8 @@ Status RegisterReduceOps(OpRegistry& ops, KernelRegistry& kernels) {
                                                   ReduceKernelDTypes(entry.kind), ReduceKernel(entry.kind)));
   }
   OFL_RETURN_IF_ERROR(ops.Register(ReduceMaxGradSchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("reduce_max_grad", DeviceType::kCPU, ReduceMaxGradKernelDTypes(),
-                                                ReduceMaxGradKernel()));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("reduce_max_grad", DeviceType::kCPU,
+                                                ReduceMaxGradKernelDTypes(), ReduceMaxGradKernel()));
   return Status::Ok();
 }
 

@@ -29,8 +29,8 @@ int64_t Ravel(const std::vector<int64_t>& index, const Shape& shape) {
 
 TensorDesc Desc(Shape shape, DType dtype) { return TensorDesc{std::move(shape), dtype}; }
 
-OpTestCase Case(const std::string& op, const std::string& variant, std::vector<InputSpec> inputs, AttrMap attrs,
-                ReferenceFn reference, std::vector<BadInput> bad = {}) {
+OpTestCase Case(const std::string& op, const std::string& variant, std::vector<InputSpec> inputs,
+                AttrMap attrs, ReferenceFn reference, std::vector<BadInput> bad = {}) {
   OpTestCase c;
   c.op = op;
   c.name = variant.empty() ? op : op + "/" + variant;
@@ -105,7 +105,8 @@ ReferenceFn SliceReference() {
   return [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
     const auto table = SliceTable(in[0].shape(), attrs);
     HostTensor y(TensorDesc{TableShape(table), in[0].dtype()});
-    ForEachSliced(in[0].shape(), table, [&](int64_t i, int64_t j) { y.SetFromDouble(i, in[0].GetAsDouble(j)); });
+    ForEachSliced(in[0].shape(), table,
+                  [&](int64_t i, int64_t j) { y.SetFromDouble(i, in[0].GetAsDouble(j)); });
     return std::vector<HostTensor>{y};
   };
 }
@@ -114,7 +115,8 @@ ReferenceFn SliceGradReference() {
   return [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
     const Shape& shape = attrs.GetShape("shape");
     HostTensor dx(TensorDesc{shape, in[0].dtype()});
-    ForEachSliced(shape, SliceTable(shape, attrs), [&](int64_t i, int64_t j) { dx.SetFromDouble(j, in[0].GetAsDouble(i)); });
+    ForEachSliced(shape, SliceTable(shape, attrs),
+                  [&](int64_t i, int64_t j) { dx.SetFromDouble(j, in[0].GetAsDouble(i)); });
     return std::vector<HostTensor>{dx};
   };
 }
@@ -165,7 +167,8 @@ ReferenceFn BroadcastReference(Shape out) {
     for (int64_t i = 0; i < y.NumElements(); ++i) {
       const std::vector<int64_t> index = Unravel(i, out);
       std::vector<int64_t> in_index(shape.rank());
-      for (int axis = 0; axis < shape.rank(); ++axis) in_index[axis] = shape[axis] == 1 ? 0 : index[axis + lead];
+      for (int axis = 0; axis < shape.rank(); ++axis)
+        in_index[axis] = shape[axis] == 1 ? 0 : index[axis + lead];
       y.SetFromDouble(i, in[0].GetAsDouble(Ravel(in_index, shape)));
     }
     return std::vector<HostTensor>{y};
@@ -203,7 +206,9 @@ void HalfTolerance(OpTestCase& c) {
 }
 
 ReferenceFn IdentityReference() {
-  return [](const std::vector<HostTensor>& in, const AttrMap&) { return std::vector<HostTensor>{in[0].Clone()}; };
+  return [](const std::vector<HostTensor>& in, const AttrMap&) {
+    return std::vector<HostTensor>{in[0].Clone()};
+  };
 }
 
 }  // namespace
@@ -213,18 +218,22 @@ std::vector<OpTestCase> LayoutCases() {
   const DType f16 = DType::kF16, bf16 = DType::kBF16, i32 = DType::kI32, boolean = DType::kBool;
 
   // reshape
-  cases.push_back(Case("reshape", "", {{F32({4, 6})}}, {{"shape", Shape{4, 2, 3}}}, ReshapeReference({4, 2, 3}),
+  cases.push_back(Case("reshape", "", {{F32({4, 6})}}, {{"shape", Shape{4, 2, 3}}},
+                       ReshapeReference({4, 2, 3}),
                        {{{F32({4, 6})}, {{"shape", Shape{5, 5}}}, "attribute shape: expected 24 elements"},
                         {{F32({4, 6})}, {{"shape", Shape{-1, -1}}}, "expected at most one -1"},
                         {{F32({4, 6})}, {{"shape", Shape{-1, 5}}}, "whose product divides 24"},
                         {{F32({4, 6})}, {}, "attribute shape: expected a value"}}));
-  cases.push_back(Case("reshape", "minus_one", {{F32({2, 3, 4})}}, {{"shape", Shape{-1, 4}}}, ReshapeReference({6, 4})));
-  cases.push_back(Case("reshape", "flatten", {{F32({5, 3})}}, {{"shape", Shape{15}}}, ReshapeReference({15})));
+  cases.push_back(
+      Case("reshape", "minus_one", {{F32({2, 3, 4})}}, {{"shape", Shape{-1, 4}}}, ReshapeReference({6, 4})));
+  cases.push_back(
+      Case("reshape", "flatten", {{F32({5, 3})}}, {{"shape", Shape{15}}}, ReshapeReference({15})));
   cases.push_back(Case("reshape", "unit_axes", {{F32({3, 1, 4})}}, {{"shape", Shape{1, 3, 4, 1}}},
                        ReshapeReference({1, 3, 4, 1})));
   cases.push_back(Case("reshape", "bool", {{Desc({2, 6}, boolean), -1, 1}}, {{"shape", Shape{3, 4}}},
                        ReshapeReference({3, 4})));
-  cases.push_back(Case("reshape", "i32", {{Desc({2, 6}, i32), -9, 9}}, {{"shape", Shape{12}}}, ReshapeReference({12})));
+  cases.push_back(
+      Case("reshape", "i32", {{Desc({2, 6}, i32), -9, 9}}, {{"shape", Shape{12}}}, ReshapeReference({12})));
 
   // transpose
   auto transpose = [](Ints perm) {
@@ -236,88 +245,103 @@ std::vector<OpTestCase> LayoutCases() {
                        {{{F32({3, 4})}, {{"perm", Ints{0}}}, "attribute perm: expected 2 entries"},
                         {{F32({3, 4})}, {{"perm", Ints{1, 1}}}, "expected a permutation of the axes"},
                         {{F32({3, 4})}, {{"perm", Ints{0, 2}}}, "attribute perm: expected an axis in"}}));
-  cases.push_back(Case("transpose", "rotate_3d", {{F32({2, 3, 4})}}, {{"perm", Ints{2, 0, 1}}}, transpose({2, 0, 1})));
-  cases.push_back(Case("transpose", "keep_last", {{F32({2, 3, 4})}}, {{"perm", Ints{1, 0, 2}}}, transpose({1, 0, 2})));
+  cases.push_back(
+      Case("transpose", "rotate_3d", {{F32({2, 3, 4})}}, {{"perm", Ints{2, 0, 1}}}, transpose({2, 0, 1})));
+  cases.push_back(
+      Case("transpose", "keep_last", {{F32({2, 3, 4})}}, {{"perm", Ints{1, 0, 2}}}, transpose({1, 0, 2})));
   cases.push_back(Case("transpose", "nchw_to_nhwc", {{F32({2, 3, 2, 5})}}, {{"perm", Ints{0, 2, 3, 1}}},
                        transpose({0, 2, 3, 1})));
   cases.push_back(Case("transpose", "negative_axes", {{F32({2, 1, 3})}}, {{"perm", Ints{-1, 1, 0}}},
                        transpose({2, 1, 0})));
-  OpTestCase tiled = Case("transpose", "tiled", {{F32({2, 45, 70})}}, {{"perm", Ints{0, 2, 1}}}, transpose({0, 2, 1}));
+  OpTestCase tiled =
+      Case("transpose", "tiled", {{F32({2, 45, 70})}}, {{"perm", Ints{0, 2, 1}}}, transpose({0, 2, 1}));
   tiled.check_grad = false;  // large: the 32x32 tiles with ragged edges
   cases.push_back(tiled);
   cases.push_back(Case("transpose", "f16", {{Desc({3, 5}, f16)}}, {{"perm", Ints{1, 0}}}, transpose({1, 0})));
   HalfTolerance(cases.back());
-  cases.push_back(Case("transpose", "bool", {{Desc({3, 5}, boolean), -1, 1}}, {{"perm", Ints{1, 0}}}, transpose({1, 0})));
+  cases.push_back(
+      Case("transpose", "bool", {{Desc({3, 5}, boolean), -1, 1}}, {{"perm", Ints{1, 0}}}, transpose({1, 0})));
 
   // slice and slice_grad
   const AttrMap strided{{"start", Ints{0, 1}}, {"stop", Ints{4, 6}}, {"step", Ints{1, 2}}};
-  cases.push_back(Case("slice", "", {{F32({4, 6})}}, strided, SliceReference(),
-                       {{{F32({4, 6})}, {{"start", Ints{0, 0}}, {"stop", Ints{4, 6}}, {"step", Ints{1, 0}}},
-                         "attribute step: expected steps > 0"},
-                        {{F32({4, 6})}, {{"start", Ints{0}}, {"stop", Ints{4, 6}}}, "attribute start: expected 2 entries"},
-                        {{F32({4, 6})}, {{"start", Ints{0, 0}}}, "attribute stop: expected a value"}}));
+  cases.push_back(Case(
+      "slice", "", {{F32({4, 6})}}, strided, SliceReference(),
+      {{{F32({4, 6})},
+        {{"start", Ints{0, 0}}, {"stop", Ints{4, 6}}, {"step", Ints{1, 0}}},
+        "attribute step: expected steps > 0"},
+       {{F32({4, 6})}, {{"start", Ints{0}}, {"stop", Ints{4, 6}}}, "attribute start: expected 2 entries"},
+       {{F32({4, 6})}, {{"start", Ints{0, 0}}}, "attribute stop: expected a value"}}));
   cases.push_back(Case("slice", "negative_and_clamped", {{F32({5, 4, 3})}},
                        {{"start", Ints{-4, 0, 0}}, {"stop", Ints{100, 4, -1}}, {"step", Ints{2, 1, 1}}},
                        SliceReference()));
-  cases.push_back(Case("slice", "default_step", {{F32({3, 5})}}, {{"start", Ints{1, 0}}, {"stop", Ints{3, 5}}},
-                       SliceReference()));
+  cases.push_back(Case("slice", "default_step", {{F32({3, 5})}},
+                       {{"start", Ints{1, 0}}, {"stop", Ints{3, 5}}}, SliceReference()));
   cases.push_back(Case("slice", "empty", {{F32({3, 4})}}, {{"start", Ints{2, 0}}, {"stop", Ints{1, 4}}},
                        SliceReference()));
   cases.push_back(Case("slice", "i32", {{Desc({6, 4}, i32), -9, 9}},
-                       {{"start", Ints{1, 0}}, {"stop", Ints{6, 4}}, {"step", Ints{3, 1}}}, SliceReference()));
+                       {{"start", Ints{1, 0}}, {"stop", Ints{6, 4}}, {"step", Ints{3, 1}}},
+                       SliceReference()));
   AttrMap grad_attrs = strided;
   grad_attrs.Set("shape", Shape{4, 6});
   cases.push_back(Case("slice_grad", "", {{F32({4, 3})}}, grad_attrs, SliceGradReference(),
                        {{{F32({4, 2})}, grad_attrs, "dy: expected shape [4, 3]"}}));
-  cases.push_back(Case("slice_grad", "negative",
-                       {{F32({2, 4, 2})}},
-                       {{"shape", Shape{5, 4, 3}}, {"start", Ints{-4, 0, 0}}, {"stop", Ints{100, 4, -1}},
+  cases.push_back(Case("slice_grad", "negative", {{F32({2, 4, 2})}},
+                       {{"shape", Shape{5, 4, 3}},
+                        {"start", Ints{-4, 0, 0}},
+                        {"stop", Ints{100, 4, -1}},
                         {"step", Ints{2, 1, 1}}},
                        SliceGradReference()));
 
   // concat and split
-  cases.push_back(Case("concat", "", {{F32({2, 3})}, {F32({2, 2})}, {F32({2, 1})}}, {{"axis", int64_t{1}}},
-                       ConcatReference(1),
-                       {{{F32({2, 3}), F32({3, 2})}, {{"axis", int64_t{1}}}, "xs[1]: expected the extents of [2, 3]"},
-                        {{F32({2, 3}), Desc({2, 3}, DType::kF64)}, {}, "xs[1]: expected dtype f32"},
-                        {{F32({2, 3})}, {{"axis", int64_t{2}}}, "attribute axis: expected an axis in"},
-                        {{F32({})}, {}, "xs[0]: expected rank >= 1"}}));
+  cases.push_back(Case(
+      "concat", "", {{F32({2, 3})}, {F32({2, 2})}, {F32({2, 1})}}, {{"axis", int64_t{1}}}, ConcatReference(1),
+      {{{F32({2, 3}), F32({3, 2})}, {{"axis", int64_t{1}}}, "xs[1]: expected the extents of [2, 3]"},
+       {{F32({2, 3}), Desc({2, 3}, DType::kF64)}, {}, "xs[1]: expected dtype f32"},
+       {{F32({2, 3})}, {{"axis", int64_t{2}}}, "attribute axis: expected an axis in"},
+       {{F32({})}, {}, "xs[0]: expected rank >= 1"}}));
   cases.push_back(Case("concat", "axis0_uneven", {{F32({1, 3})}, {F32({4, 3})}}, {}, ConcatReference(0)));
-  cases.push_back(Case("concat", "negative_axis", {{F32({2, 2, 3})}, {F32({2, 2, 3})}}, {{"axis", int64_t{-2}}},
-                       ConcatReference(1)));
+  cases.push_back(Case("concat", "negative_axis", {{F32({2, 2, 3})}, {F32({2, 2, 3})}},
+                       {{"axis", int64_t{-2}}}, ConcatReference(1)));
   cases.push_back(Case("concat", "single", {{F32({3, 2})}}, {}, ConcatReference(0)));
   cases.push_back(Case("concat", "bool", {{Desc({2, 2}, boolean), -1, 1}, {Desc({2, 3}, boolean), -1, 1}},
                        {{"axis", int64_t{1}}}, ConcatReference(1)));
   cases.push_back(Case("split", "", {{F32({2, 6})}}, {{"axis", int64_t{1}}, {"sizes", Ints{1, 3, 2}}},
                        SplitReference(1, {1, 3, 2}),
-                       {{{F32({2, 6})}, {{"axis", int64_t{1}}, {"sizes", Ints{1, 2}}}, "expected one or more extents adding up to 6"},
+                       {{{F32({2, 6})},
+                         {{"axis", int64_t{1}}, {"sizes", Ints{1, 2}}},
+                         "expected one or more extents adding up to 6"},
                         {{F32({2, 6})}, {{"sizes", Ints{3, -1}}}, "attribute sizes: expected extents >= 0"},
                         {{F32({2, 6})}, {}, "attribute sizes: expected a value"}}));
-  cases.push_back(Case("split", "with_empty", {{F32({5, 2})}}, {{"sizes", Ints{2, 0, 3}}}, SplitReference(0, {2, 0, 3})));
-  cases.push_back(Case("split", "i32", {{Desc({3, 4}, i32), -9, 9}}, {{"axis", int64_t{-1}}, {"sizes", Ints{1, 3}}},
-                       SplitReference(1, {1, 3})));
+  cases.push_back(
+      Case("split", "with_empty", {{F32({5, 2})}}, {{"sizes", Ints{2, 0, 3}}}, SplitReference(0, {2, 0, 3})));
+  cases.push_back(Case("split", "i32", {{Desc({3, 4}, i32), -9, 9}},
+                       {{"axis", int64_t{-1}}, {"sizes", Ints{1, 3}}}, SplitReference(1, {1, 3})));
 
   // broadcast_to
-  cases.push_back(Case("broadcast_to", "", {{F32({3})}}, {{"shape", Shape{4, 3}}}, BroadcastReference({4, 3}),
-                       {{{F32({2, 3})}, {{"shape", Shape{4, 3}}}, "x: expected a shape broadcastable to [4, 3]"},
-                        {{F32({2, 3})}, {{"shape", Shape{3}}}, "x: expected rank <= 1"}}));
+  cases.push_back(
+      Case("broadcast_to", "", {{F32({3})}}, {{"shape", Shape{4, 3}}}, BroadcastReference({4, 3}),
+           {{{F32({2, 3})}, {{"shape", Shape{4, 3}}}, "x: expected a shape broadcastable to [4, 3]"},
+            {{F32({2, 3})}, {{"shape", Shape{3}}}, "x: expected rank <= 1"}}));
   cases.push_back(Case("broadcast_to", "middle", {{F32({2, 1, 3})}}, {{"shape", Shape{2, 4, 3}}},
                        BroadcastReference({2, 4, 3})));
   cases.push_back(Case("broadcast_to", "new_leading", {{F32({1, 3})}}, {{"shape", Shape{2, 5, 3}}},
                        BroadcastReference({2, 5, 3})));
-  cases.push_back(Case("broadcast_to", "column", {{F32({5, 1})}}, {{"shape", Shape{5, 3}}},
-                       BroadcastReference({5, 3})));
-  cases.push_back(Case("broadcast_to", "scalar", {{F32({})}}, {{"shape", Shape{3, 2}}}, BroadcastReference({3, 2})));
+  cases.push_back(
+      Case("broadcast_to", "column", {{F32({5, 1})}}, {{"shape", Shape{5, 3}}}, BroadcastReference({5, 3})));
+  cases.push_back(
+      Case("broadcast_to", "scalar", {{F32({})}}, {{"shape", Shape{3, 2}}}, BroadcastReference({3, 2})));
   cases.push_back(Case("broadcast_to", "bf16", {{Desc({1, 4}, bf16)}}, {{"shape", Shape{3, 4}}},
                        BroadcastReference({3, 4})));
   HalfTolerance(cases.back());
 
   // cast
-  cases.push_back(Case("cast", "", {{F32({3, 4})}}, {{"dtype", DType::kF64}}, CastReference(DType::kF64),
-                       {{{F32({3})}, {}, "attribute dtype: expected a value"},
-                        {{F32({3})}, {{"dtype", std::string("f16")}}, "attribute dtype: expected dtype, got string"}}));
+  cases.push_back(
+      Case("cast", "", {{F32({3, 4})}}, {{"dtype", DType::kF64}}, CastReference(DType::kF64),
+           {{{F32({3})}, {}, "attribute dtype: expected a value"},
+            {{F32({3})}, {{"dtype", std::string("f16")}}, "attribute dtype: expected dtype, got string"}}));
   // Finite differences cannot resolve 16-bit outputs: forward and SBP only.
-  OpTestCase to_f16 = Case("cast", "to_f16", {{F32({3, 4}), -4, 4}}, {{"dtype", DType::kF16}}, CastReference(DType::kF16));
+  OpTestCase to_f16 =
+      Case("cast", "to_f16", {{F32({3, 4}), -4, 4}}, {{"dtype", DType::kF16}}, CastReference(DType::kF16));
   to_f16.check_grad = false;
   HalfTolerance(to_f16);
   cases.push_back(to_f16);
@@ -353,7 +377,8 @@ std::vector<OpTestCase> LayoutCases() {
   cases.push_back(Case("add_n", "single", {{F32({5})}}, {}, AddNReference()));
   cases.push_back(Case("add_n", "large", {{F32({70000})}, {F32({70000})}}, {}, AddNReference()));
   cases.back().check_grad = false;
-  OpTestCase add_n_bf16 = Case("add_n", "bf16", {{Desc({4, 3}, bf16)}, {Desc({4, 3}, bf16)}}, {}, AddNReference());
+  OpTestCase add_n_bf16 =
+      Case("add_n", "bf16", {{Desc({4, 3}, bf16)}, {Desc({4, 3}, bf16)}}, {}, AddNReference());
   HalfTolerance(add_n_bf16);
   cases.push_back(add_n_bf16);
   cases.push_back(Case("add_n", "i64", {{I64({2, 3}), -9, 9}, {I64({2, 3}), -9, 9}}, {}, AddNReference()));

@@ -16,15 +16,16 @@ enum class Kind { kSum, kMean, kMax };
 std::vector<int> NormalizedAxes(const std::vector<int64_t>& axes, int rank) {
   std::vector<int> result;
   for (int axis = 0; axis < rank; ++axis) {
-    const bool listed = axes.empty() || std::any_of(axes.begin(), axes.end(), [&](int64_t a) {
-                          return a == axis || a + rank == axis;
-                        });
+    const bool listed = axes.empty() || std::any_of(axes.begin(), axes.end(),
+                                                    [&](int64_t a) { return a == axis || a + rank == axis; });
     if (listed) result.push_back(axis);
   }
   return result;
 }
 
-bool Has(const std::vector<int>& axes, int axis) { return std::find(axes.begin(), axes.end(), axis) != axes.end(); }
+bool Has(const std::vector<int>& axes, int axis) {
+  return std::find(axes.begin(), axes.end(), axis) != axes.end();
+}
 
 Shape ReducedShape(const Shape& shape, const std::vector<int>& axes, bool keepdims) {
   std::vector<int64_t> dims;
@@ -63,7 +64,8 @@ HostTensor ReduceReference(const HostTensor& x, const AttrMap& attrs, Kind kind)
     count[o] += 1;
   }
   HostTensor y(TensorDesc{out_shape, x.dtype()});
-  for (int64_t o = 0; o < y.NumElements(); ++o) y.SetFromDouble(o, kind == Kind::kMean ? acc[o] / count[o] : acc[o]);
+  for (int64_t o = 0; o < y.NumElements(); ++o)
+    y.SetFromDouble(o, kind == Kind::kMean ? acc[o] / count[o] : acc[o]);
   return y;
 }
 
@@ -71,7 +73,8 @@ const char* OpName(Kind kind) {
   return kind == Kind::kSum ? "reduce_sum" : kind == Kind::kMean ? "reduce_mean" : "reduce_max";
 }
 
-OpTestCase Reduce(Kind kind, const std::string& variant, TensorDesc x, std::vector<int64_t> axes, bool keepdims) {
+OpTestCase Reduce(Kind kind, const std::string& variant, TensorDesc x, std::vector<int64_t> axes,
+                  bool keepdims) {
   OpTestCase c;
   c.op = OpName(kind);
   c.name = variant.empty() ? c.op : c.op + "/" + variant;
@@ -82,16 +85,17 @@ OpTestCase Reduce(Kind kind, const std::string& variant, TensorDesc x, std::vect
   };
   // Small shapes are gradient-checked; large ones exercise the blocked loops.
   c.check_grad = x.NumElements() <= 200 && IsFloatingPoint(x.dtype);
-  c.bad_inputs = {{{F32({3, 4})}, {{"axes", std::vector<int64_t>{2}}}, "attribute axes: expected an axis in [-2, 1]"},
-                  {{F32({3, 4})}, {{"axes", std::vector<int64_t>{1, -1}}}, "expected distinct axes"},
-                  {{TensorDesc{Shape{3}, DType::kBool}}, {}, "x: expected"},
-                  {{F32({3})}, {{"keepdims", int64_t{1}}}, "attribute keepdims: expected bool, got int"}};
+  c.bad_inputs = {
+      {{F32({3, 4})}, {{"axes", std::vector<int64_t>{2}}}, "attribute axes: expected an axis in [-2, 1]"},
+      {{F32({3, 4})}, {{"axes", std::vector<int64_t>{1, -1}}}, "expected distinct axes"},
+      {{TensorDesc{Shape{3}, DType::kBool}}, {}, "x: expected"},
+      {{F32({3})}, {{"keepdims", int64_t{1}}}, "attribute keepdims: expected bool, got int"}};
   return c;
 }
 
 // reduce_max_grad with explicit x and y = max(x) that contain ties.
-OpTestCase MaxGrad(const std::string& variant, Shape x_shape, std::vector<double> x_values, std::vector<int64_t> axes,
-                   bool keepdims) {
+OpTestCase MaxGrad(const std::string& variant, Shape x_shape, std::vector<double> x_values,
+                   std::vector<int64_t> axes, bool keepdims) {
   AttrMap attrs{{"axes", axes}, {"keepdims", keepdims}};
   HostTensor x(F32(x_shape));
   for (int64_t i = 0; i < x.NumElements(); ++i) x.SetFromDouble(i, x_values[i]);
@@ -115,15 +119,18 @@ OpTestCase MaxGrad(const std::string& variant, Shape x_shape, std::vector<double
     HostTensor dx(in[0].desc());
     for (int64_t i = 0; i < in[0].NumElements(); ++i) {
       const int64_t o = OutputIndex(i, in[0].shape(), axes);
-      dx.SetFromDouble(i, in[0].GetAsDouble(i) == in[1].GetAsDouble(o) ? in[2].GetAsDouble(o) / ties[o] : 0.0);
+      dx.SetFromDouble(i,
+                       in[0].GetAsDouble(i) == in[1].GetAsDouble(o) ? in[2].GetAsDouble(o) / ties[o] : 0.0);
     }
     return std::vector<HostTensor>{dx};
   };
   c.check_grad = false;  // a backward op without a gradient rule
-  c.bad_inputs = {{{F32({3, 4}), F32({4}), F32({4})}, {{"axes", std::vector<int64_t>{1}}}, "y: expected shape [3]"},
-                  {{F32({3, 4}), F32({3}), F32({2})}, {{"axes", std::vector<int64_t>{1}}}, "dy: expected shape [3]"},
-                  {{F32({3, 4}), F32({3}), TensorDesc{Shape{3}, DType::kF64}}, {{"axes", std::vector<int64_t>{1}}},
-                   "dy: expected dtype f32"}};
+  c.bad_inputs = {
+      {{F32({3, 4}), F32({4}), F32({4})}, {{"axes", std::vector<int64_t>{1}}}, "y: expected shape [3]"},
+      {{F32({3, 4}), F32({3}), F32({2})}, {{"axes", std::vector<int64_t>{1}}}, "dy: expected shape [3]"},
+      {{F32({3, 4}), F32({3}), TensorDesc{Shape{3}, DType::kF64}},
+       {{"axes", std::vector<int64_t>{1}}},
+       "dy: expected dtype f32"}};
   return c;
 }
 
@@ -139,12 +146,14 @@ std::vector<OpTestCase> ReduceCases() {
     cases.push_back(Reduce(kind, "leading", F32({6, 4}), {0}, false));
     cases.push_back(Reduce(kind, "all", F32({3, 4}), {}, false));
     cases.push_back(Reduce(kind, "two_runs_keepdims", F32({2, 3, 4, 5}), {0, 2}, true));
+    cases.push_back(Reduce(kind, "three_runs", F32({2, 3, 2, 3, 2}), {0, 2, 4}, false));
     cases.push_back(Reduce(kind, "uneven_split", F32({5, 3}), {0}, false));  // 5 rows over 4 pieces: 2,1,1,1
     cases.push_back(Reduce(kind, "scalar", F32({}), {}, false));
     // Long rows and columns: several tasks and row blocks per output.
     cases.push_back(Reduce(kind, "long_rows", F32({3, 70001}), {1}, false));
     cases.push_back(Reduce(kind, "long_columns", F32({40003, 3}), {0}, true));
     cases.push_back(Reduce(kind, "full_large", F32({300, 333}), {}, false));
+    cases.push_back(Reduce(kind, "wide_columns", F32({7, 1500}), {0}, false));  // several column blocks
     cases.push_back(Reduce(kind, "f16", f16, {1}, false));
     cases.push_back(Reduce(kind, "bf16", bf16, {0}, false));
     for (const char* variant : {"f16", "bf16"}) {
@@ -155,7 +164,8 @@ std::vector<OpTestCase> ReduceCases() {
       c.atol = 2e-2;
     }
     for (OpTestCase& c : cases) {  // sums of many f32 values round at the 1e-5 level
-      if (c.op == OpName(kind) && (c.name.find("large") != std::string::npos || c.name.find("long") != std::string::npos)) {
+      if (c.op == OpName(kind) &&
+          (c.name.find("large") != std::string::npos || c.name.find("long") != std::string::npos)) {
         c.rtol = 1e-4;
         c.atol = 1e-4;
       }
