@@ -23,6 +23,18 @@ void UnaryLoop(const T* in, T* out, int64_t count, F f) {
   });
 }
 
+/// One output row of a broadcast: o[i] = f(a[i * AStep], b[i * BStep]).
+/// The steps along the last axis are always 1 (read along) or 0 (broadcast),
+/// and as constants they let the compiler vectorise each case with plain
+/// loads and splats, where runtime steps gave element-by-element gathers.
+template <int AStep, int BStep, typename T, typename F>
+inline void BroadcastRow(const T* a, const T* b, T* o, int64_t row, F f) {
+  using C = ComputeType<T>;
+  for (int64_t i = 0; i < row; ++i) {
+    o[i] = FromCompute<T>(f(ToCompute<C>(a[i * AStep]), ToCompute<C>(b[i * BStep])));
+  }
+}
+
 /// out = f(a, b) with a and b broadcast to `out_shape`.
 template <typename T, typename F>
 void BinaryBroadcastLoop(const T* a, const Shape& a_shape, const T* b, const Shape& b_shape, T* out,
@@ -53,8 +65,14 @@ void BinaryBroadcastLoop(const T* a, const Shape& a_shape, const T* b, const Sha
         b_offset += index * b_strides[axis];
       }
       T* o = out + r * row;
-      for (int64_t i = 0; i < row; ++i) {
-        o[i] = FromCompute<T>(f(ToCompute<C>(a[a_offset + i * a_step]), ToCompute<C>(b[b_offset + i * b_step])));
+      if (a_step == 1 && b_step == 1) {
+        BroadcastRow<1, 1>(a + a_offset, b + b_offset, o, row, f);
+      } else if (a_step == 1) {
+        BroadcastRow<1, 0>(a + a_offset, b + b_offset, o, row, f);
+      } else if (b_step == 1) {
+        BroadcastRow<0, 1>(a + a_offset, b + b_offset, o, row, f);
+      } else {
+        BroadcastRow<0, 0>(a + a_offset, b + b_offset, o, row, f);
       }
     }
   });

@@ -1,6 +1,7 @@
 // Cases of the element-wise family: binary (with broadcasting), unary,
 // scalar, and their backward helper ops.
 #include <cmath>
+#include <tuple>
 
 #include "tests/testing/op_test_case.h"
 
@@ -156,6 +157,12 @@ std::vector<OpTestCase> ElementwiseCases() {
     c.bad_inputs = {{{F32({2})}, {}, "attribute scalar: expected a value"},
                     {{TensorDesc{Shape{2}, DType::kBool}}, {{"scalar", 1.0}}, "expected a numeric dtype"}};
     cases.push_back(c);
+  }
+  // The exponents f32 scalar_pow hands to oneDNN (2.5 above takes the loop).
+  for (const auto& [s, variant, low] : {std::tuple{2.0, "square", -2.0}, std::tuple{0.5, "sqrt", 0.2},
+                                        std::tuple{-1.0, "reciprocal", 0.2}}) {
+    cases.push_back(
+        Unary("scalar_pow", [s](double x) { return std::pow(x, s); }, low, 2.0, {{"scalar", s}}, variant));
   }
   return cases;
 }
