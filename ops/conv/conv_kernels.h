@@ -12,8 +12,9 @@ enum class ConvPass {
   kBackwardFilter,  ///< (dy, x) -> dw
 };
 
-/// f32: oneDNN convolution forward / backward-data / backward-weights on the
-/// plain NCHW and OIHW buffers, the primitive cached per kernel object.
+/// f32: oneDNN convolution forward / backward-data / backward-weights, in
+/// channel-blocked layouts where reordering pays off (conv_dnnl_kernel.cc);
+/// the primitive, reorders and blocked buffers cached per kernel object.
 KernelFactory DnnlConvKernel(ConvPass pass);
 
 /// f64 (oneDNN has none): direct loops, parallel over independent outputs.

@@ -74,22 +74,17 @@ class DnnlPool final : public Kernel {
       if (!backward_) {
         x_memory_.set_data_handle(ctx.in(0).data);
         y_memory_.set_data_handle(ctx.out(0).data);
-        forward_.execute(stream, {{DNNL_ARG_SRC, x_memory_}, {DNNL_ARG_DST, y_memory_}});
+        forward_.execute(stream, forward_arguments_);
       } else {
         if (kind_ == PoolKind::kMax) {
           // The argmax workspace of oneDNN's max backward comes from running
-          // the forward again on x (into a scratch y).
+          // the forward again on x (into the kernel's own y).
           x_memory_.set_data_handle(ctx.in(0).data);
-          forward_.execute(
-              stream,
-              {{DNNL_ARG_SRC, x_memory_}, {DNNL_ARG_DST, scratch_y_}, {DNNL_ARG_WORKSPACE, workspace_}});
+          forward_.execute(stream, forward_arguments_);
         }
         dy_memory_.set_data_handle(OutputSide(ctx, kind_, true).data);
         dx_memory_.set_data_handle(ctx.out(0).data);
-        std::unordered_map<int, dnnl::memory> arguments{{DNNL_ARG_DIFF_DST, dy_memory_},
-                                                        {DNNL_ARG_DIFF_SRC, dx_memory_}};
-        if (kind_ == PoolKind::kMax) arguments.emplace(DNNL_ARG_WORKSPACE, workspace_);
-        backward_primitive_.execute(stream, arguments);
+        backward_primitive_.execute(stream, backward_arguments_);
       }
       stream.wait();
       return Status::Ok();
@@ -104,6 +99,7 @@ class DnnlPool final : public Kernel {
   }
 
   void Build(const PoolGeometry& g) {
+    key_.clear();  // a Build that throws leaves nothing to reuse
     using dnnl::memory;
     const dnnl::engine& engine = DnnlCpuEngine();
     const memory::desc x_desc = DnnlF32PlainDesc({g.n, g.c, g.h, g.w});
@@ -113,28 +109,44 @@ class DnnlPool final : public Kernel {
     const memory::dims padding_l{g.p.padding[0], g.p.padding[1]};
     const memory::dims padding_r{RightPadding(g.h, g.oh, g.p.kernel[0], g.p.stride[0], g.p.padding[0], 1),
                                  RightPadding(g.w, g.ow, g.p.kernel[1], g.p.stride[1], g.p.padding[1], 1)};
-    // Training mode only where a workspace is needed (max backward).
-    const dnnl::prop_kind prop = backward_ && kind_ == PoolKind::kMax ? dnnl::prop_kind::forward_training
-                                                                      : dnnl::prop_kind::forward_inference;
+    // Max backward re-runs the forward for its argmax workspace; training
+    // mode only there, where the workspace is needed.
+    const bool reruns_forward = backward_ && kind_ == PoolKind::kMax;
+    const dnnl::prop_kind prop =
+        reruns_forward ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+    // The kernel owns the scratchpads (pooling on NCHW transposes through
+    // one): oneDNN's default shares one per thread and faults when a
+    // primitive runs on another thread than the one that created it.
+    dnnl::primitive_attr attributes;
+    attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     const dnnl::pooling_forward::primitive_desc forward(
         dnnl::pooling_forward::desc(prop, Algorithm(g), x_desc, y_desc, strides, kernel, padding_l,
                                     padding_r),
-        engine);
+        attributes, engine);
     x_memory_ = memory(x_desc, engine, DNNL_MEMORY_NONE);
-    y_memory_ = memory(y_desc, engine, DNNL_MEMORY_NONE);
+    // The re-run forward writes a y of its own, never the caller's.
+    y_memory_ = reruns_forward ? memory(y_desc, engine) : memory(y_desc, engine, DNNL_MEMORY_NONE);
+    forward_scratchpad_ = memory(forward.scratchpad_desc(), engine);
+    forward_arguments_ = {
+        {DNNL_ARG_SRC, x_memory_}, {DNNL_ARG_DST, y_memory_}, {DNNL_ARG_SCRATCHPAD, forward_scratchpad_}};
     if (backward_) {
       const dnnl::pooling_backward::primitive_desc backward(
           dnnl::pooling_backward::desc(Algorithm(g), x_desc, y_desc, strides, kernel, padding_l, padding_r),
-          engine, forward);
+          attributes, engine, forward);
       backward_primitive_ = dnnl::pooling_backward(backward);
       dx_memory_ = memory(x_desc, engine, DNNL_MEMORY_NONE);
       dy_memory_ = memory(y_desc, engine, DNNL_MEMORY_NONE);
-      if (kind_ == PoolKind::kMax) {
-        scratch_y_ = memory(y_desc, engine);
+      backward_scratchpad_ = memory(backward.scratchpad_desc(), engine);
+      backward_arguments_ = {{DNNL_ARG_DIFF_DST, dy_memory_},
+                             {DNNL_ARG_DIFF_SRC, dx_memory_},
+                             {DNNL_ARG_SCRATCHPAD, backward_scratchpad_}};
+      if (reruns_forward) {
         workspace_ = memory(forward.workspace_desc(), engine);
+        forward_arguments_.emplace(DNNL_ARG_WORKSPACE, workspace_);
+        backward_arguments_.emplace(DNNL_ARG_WORKSPACE, workspace_);
       }
     }
-    if (!backward_ || kind_ == PoolKind::kMax) forward_ = dnnl::pooling_forward(forward);
+    if (!backward_ || reruns_forward) forward_ = dnnl::pooling_forward(forward);
     key_ = g.Key();
   }
 
@@ -143,7 +155,9 @@ class DnnlPool final : public Kernel {
   std::vector<int64_t> key_;
   dnnl::pooling_forward forward_;
   dnnl::pooling_backward backward_primitive_;
-  dnnl::memory x_memory_, y_memory_, dx_memory_, dy_memory_, scratch_y_, workspace_;
+  dnnl::memory x_memory_, y_memory_, dx_memory_, dy_memory_, workspace_;
+  dnnl::memory forward_scratchpad_, backward_scratchpad_;
+  std::unordered_map<int, dnnl::memory> forward_arguments_, backward_arguments_;
 };
 
 // Calls fn(plane, x_plane_offset, y_plane_offset) for every (image, channel)

@@ -84,7 +84,13 @@ std::vector<ConvSetup> ConvSetups() {
   return {{"", Shape{2, 3, 5, 5}, Shape{4, 3, 3, 3}, ConvAttrs({1, 1}, {0, 0}, {1, 1}, 1)},
           // floor drops the last row: (6 - 3) / 2 + 1 = 2 rows of output.
           {"stride_padding", Shape{2, 2, 6, 5}, Shape{3, 2, 3, 2}, ConvAttrs({2, 1}, {0, 1}, {1, 1}, 1)},
-          {"dilation_groups", Shape{1, 4, 6, 6}, Shape{6, 2, 2, 2}, ConvAttrs({1, 1}, {1, 1}, {2, 2}, 2)}};
+          {"dilation_groups", Shape{1, 4, 6, 6}, Shape{6, 2, 2, 2}, ConvAttrs({1, 1}, {1, 1}, {2, 2}, 2)},
+          // Enough channels that the whole-tensor f32 kernels run oneDNN in
+          // channel-blocked layouts with reorders (ops/conv/conv_dnnl_kernel.cc);
+          // the others and most SBP pieces stay on the plain buffers.
+          {"blocked", Shape{2, 8, 4, 4}, Shape{8, 8, 2, 1}, ConvAttrs({1, 1}, {0, 0}, {1, 1}, 1)},
+          {"blocked_depthwise", Shape{1, 16, 6, 6}, Shape{16, 1, 3, 3},
+           ConvAttrs({2, 2}, {1, 1}, {1, 1}, 16)}};
 }
 
 std::string CaseName(const std::string& op, const std::string& variant) {
