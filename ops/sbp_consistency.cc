@@ -26,10 +26,15 @@ std::vector<HostTensor> SliceForDevices(const HostTensor& whole, const Sbp& sbp,
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> uniform(-1.0, 1.0);
   if (sbp.kind == Sbp::Kind::kPartialSum) {
+    // Piece d holds w_d * x with per-element random weights of mixed sign
+    // that sum to 1: a nonlinear op fails, while the pieces stay on the
+    // scale of x, so f32 rounding in a linear op stays on the scale of the
+    // unsliced run's own rounding.
     for (int64_t i = 0; i < whole.NumElements(); ++i) {
-      double rest = whole.GetAsDouble(i);
+      const double value = whole.GetAsDouble(i);
+      double rest = value;
       for (int d = 1; d < devices; ++d) {
-        pieces[d].SetFromDouble(i, uniform(rng));
+        pieces[d].SetFromDouble(i, uniform(rng) * value);
         rest -= pieces[d].GetAsDouble(i);
       }
       pieces[0].SetFromDouble(i, rest);

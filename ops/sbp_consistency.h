@@ -15,7 +15,8 @@ namespace ofl {
 
 /// Pieces of `whole` for `devices` devices under 1-D `sbp`. Split pieces
 /// are slices; Broadcast pieces are copies; Partial pieces are a random
-/// decomposition (from `seed`) whose sum, or max, is `whole`.
+/// decomposition (from `seed`) whose sum, or max, is `whole`: per element,
+/// sum pieces are w_d * x with mixed-sign weights summing to 1.
 std::vector<HostTensor> SliceForDevices(const HostTensor& whole, const Sbp& sbp, int devices, uint64_t seed);
 
 /// The logical tensor from per-device pieces under 1-D `sbp`: Split pieces

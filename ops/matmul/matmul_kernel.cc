@@ -93,6 +93,7 @@ class DnnlMatmul final : public Kernel {
   // is described by swapped strides, never copied.
   void Build(const MatmulProblem& p) {
     using dnnl::memory;
+    cached_ = false;  // a Build that throws leaves nothing half-cached
     const memory::dim m = p.m, n = p.n, k = p.k, batch = p.batch;
     memory::desc a_desc, b_desc, y_desc;
     if (p.batched) {
@@ -109,6 +110,9 @@ class DnnlMatmul final : public Kernel {
     dnnl::primitive_attr attributes;
     // alpha as an output scale is applied inside the GEMM's store, no extra pass.
     if (p.alpha != 1.0) attributes.set_output_scales(0, {static_cast<float>(p.alpha)});
+    // The kernel owns its scratchpad: oneDNN's default one is per creating
+    // thread, and the runtime may call a kernel from another thread.
+    attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     const dnnl::engine& engine = DnnlCpuEngine();
     const dnnl::matmul::primitive_desc descriptor(dnnl::matmul::desc(a_desc, b_desc, y_desc), attributes,
                                                   engine);
@@ -116,7 +120,11 @@ class DnnlMatmul final : public Kernel {
     a_memory_ = memory(a_desc, engine, DNNL_MEMORY_NONE);
     b_memory_ = memory(b_desc, engine, DNNL_MEMORY_NONE);
     y_memory_ = memory(y_desc, engine, DNNL_MEMORY_NONE);
-    arguments_ = {{DNNL_ARG_SRC, a_memory_}, {DNNL_ARG_WEIGHTS, b_memory_}, {DNNL_ARG_DST, y_memory_}};
+    scratchpad_ = memory(descriptor.scratchpad_desc(), engine);
+    arguments_ = {{DNNL_ARG_SRC, a_memory_},
+                  {DNNL_ARG_WEIGHTS, b_memory_},
+                  {DNNL_ARG_DST, y_memory_},
+                  {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     problem_ = p;
     cached_ = true;
   }
@@ -124,7 +132,7 @@ class DnnlMatmul final : public Kernel {
   bool cached_ = false;
   MatmulProblem problem_;
   dnnl::matmul primitive_;
-  dnnl::memory a_memory_, b_memory_, y_memory_;
+  dnnl::memory a_memory_, b_memory_, y_memory_, scratchpad_;
   std::unordered_map<int, dnnl::memory> arguments_;
 };
 

@@ -1,143 +1,15 @@
 // layer_norm over axes [begin_norm_axis, rank), and its two backward ops:
-// layer_norm_grad (dx) and layer_norm_param_grad (dgamma, dbeta).
-#include <cmath>
-#include <vector>
-
-#include "oneflow_like/parallel.h"
-#include "ops/common/kernel_helpers.h"
-#include "ops/elementwise/functors.h"
+// layer_norm_grad (dx) and layer_norm_param_grad (dgamma, dbeta). Schemas
+// and registration; kernels: dnnl_layer_norm.h (f32 forward) and
+// layer_norm_loops.h (the rest).
+#include "ops/norm/dnnl_layer_norm.h"
+#include "ops/norm/layer_norm_loops.h"
 #include "ops/norm/norm.h"
 #include "ops/norm/norm_common.h"
 
 namespace ofl {
 
 namespace {
-
-int BeginAxisOf(const AttrMap& attrs, int rank) {
-  const int64_t axis = attrs.GetInt("begin_norm_axis");
-  return static_cast<int>(axis < 0 ? axis + rank : axis);
-}
-
-// ---- Kernels ---------------------------------------------------------------
-
-// Per row: mean, biased variance (two passes, stable), inv_std, then
-// y = (x - mean) * inv_std * gamma + beta.
-KernelFactory LayerNormKernel() {
-  return MakeFunctionKernel([](KernelContext& ctx) {
-    const NormRows view = NormRows::Of(ctx.in(0).shape(), BeginAxisOf(ctx.attr(), ctx.in(0).shape().rank()));
-    const double epsilon = ctx.attr().GetFloat("epsilon");
-    return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      using C = ComputeType<T>;
-      const T* x = ctx.in(0).As<T>();
-      const T* gamma = ctx.in(1).As<T>();
-      const T* beta = ctx.in(2).As<T>();
-      T* y = ctx.out(0).As<T>();
-      T* mean_out = ctx.out(1).As<T>();
-      T* inv_std_out = ctx.out(2).As<T>();
-      const C count = static_cast<C>(view.cols);
-      ParallelFor(view.rows, view.grain(), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const T* xr = x + r * view.cols;
-          T* yr = y + r * view.cols;
-          C sum = 0;
-          for (int64_t j = 0; j < view.cols; ++j) sum += ToCompute<C>(xr[j]);
-          const C mean = view.cols > 0 ? sum / count : C(0);
-          C squares = 0;
-          for (int64_t j = 0; j < view.cols; ++j) {
-            const C centred = ToCompute<C>(xr[j]) - mean;
-            squares += centred * centred;
-          }
-          const C variance = view.cols > 0 ? squares / count : C(0);
-          const C inv_std = C(1) / std::sqrt(variance + static_cast<C>(epsilon));
-          for (int64_t j = 0; j < view.cols; ++j) {
-            yr[j] = FromCompute<T>((ToCompute<C>(xr[j]) - mean) * inv_std * ToCompute<C>(gamma[j]) +
-                                   ToCompute<C>(beta[j]));
-          }
-          mean_out[r] = FromCompute<T>(mean);
-          inv_std_out[r] = FromCompute<T>(inv_std);
-        }
-      });
-    });
-  });
-}
-
-// With g = dy * gamma and xhat = (x - mean) * inv_std, per row:
-//   dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)).
-KernelFactory LayerNormGradKernel() {
-  return MakeFunctionKernel([](KernelContext& ctx) {
-    const NormRows view = NormRows::Of(ctx.in(1).shape(), BeginAxisOf(ctx.attr(), ctx.in(1).shape().rank()));
-    return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      using C = ComputeType<T>;
-      const T* dy = ctx.in(0).As<T>();
-      const T* x = ctx.in(1).As<T>();
-      const T* mean = ctx.in(2).As<T>();
-      const T* inv_std = ctx.in(3).As<T>();
-      const T* gamma = ctx.in(4).As<T>();
-      T* dx = ctx.out(0).As<T>();
-      const C count = static_cast<C>(view.cols);
-      ParallelFor(view.rows, view.grain(), [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-          const int64_t base = r * view.cols;
-          const C m = ToCompute<C>(mean[r]);
-          const C s = ToCompute<C>(inv_std[r]);
-          C sum_g = 0, sum_g_xhat = 0;
-          for (int64_t j = 0; j < view.cols; ++j) {
-            const C g = ToCompute<C>(dy[base + j]) * ToCompute<C>(gamma[j]);
-            sum_g += g;
-            sum_g_xhat += g * (ToCompute<C>(x[base + j]) - m) * s;
-          }
-          const C mean_g = sum_g / count;
-          const C mean_g_xhat = sum_g_xhat / count;
-          for (int64_t j = 0; j < view.cols; ++j) {
-            const C g = ToCompute<C>(dy[base + j]) * ToCompute<C>(gamma[j]);
-            const C xhat = (ToCompute<C>(x[base + j]) - m) * s;
-            dx[base + j] = FromCompute<T>(s * (g - mean_g - xhat * mean_g_xhat));
-          }
-        }
-      });
-    });
-  });
-}
-
-// dgamma = sum over rows of dy * xhat, dbeta = sum over rows of dy. Parallel
-// over column blocks so that no two threads add into one element.
-KernelFactory LayerNormParamGradKernel() {
-  return MakeFunctionKernel([](KernelContext& ctx) {
-    const NormRows view = NormRows::Of(ctx.in(1).shape(), BeginAxisOf(ctx.attr(), ctx.in(1).shape().rank()));
-    return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      using C = ComputeType<T>;
-      const T* dy = ctx.in(0).As<T>();
-      const T* x = ctx.in(1).As<T>();
-      const T* mean = ctx.in(2).As<T>();
-      const T* inv_std = ctx.in(3).As<T>();
-      T* dgamma = ctx.out(0).As<T>();
-      T* dbeta = ctx.out(1).As<T>();
-      const int64_t block = 256;
-      ParallelFor(view.cols, block, [&](int64_t begin, int64_t end) {
-        std::vector<C> sum_gamma(end - begin, C(0)), sum_beta(end - begin, C(0));
-        for (int64_t r = 0; r < view.rows; ++r) {
-          const int64_t base = r * view.cols;
-          const C m = ToCompute<C>(mean[r]);
-          const C s = ToCompute<C>(inv_std[r]);
-          for (int64_t j = begin; j < end; ++j) {
-            const C g = ToCompute<C>(dy[base + j]);
-            sum_gamma[j - begin] += g * (ToCompute<C>(x[base + j]) - m) * s;
-            sum_beta[j - begin] += g;
-          }
-        }
-        for (int64_t j = begin; j < end; ++j) {
-          dgamma[j] = FromCompute<T>(sum_gamma[j - begin]);
-          dbeta[j] = FromCompute<T>(sum_beta[j - begin]);
-        }
-      });
-    });
-  });
-}
-
-// ---- Schemas ---------------------------------------------------------------
 
 StatusOr<int> BeginNormAxis(const OpView& op, int x_index) {
   return NormalizeAxis(op.Who() + " attribute begin_norm_axis", op.attrs.GetInt("begin_norm_axis"),
@@ -367,15 +239,18 @@ OpSchema LayerNormParamGradSchema() {
 }  // namespace
 
 Status RegisterLayerNormOps(OpRegistry& ops, KernelRegistry& kernels) {
-  const std::vector<DType> floats = DTypesOf(FloatTypes{});
+  const std::vector<DType> loop_dtypes = {DType::kF64, DType::kF16, DType::kBF16};
   OFL_RETURN_IF_ERROR(ops.Register(LayerNormSchema()));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("layer_norm", DeviceType::kCPU, floats, LayerNormKernel()));
+  OFL_RETURN_IF_ERROR(kernels.Register(KernelKey{"layer_norm", DeviceType::kCPU, DType::kF32}, DnnlLayerNormKernel()));
+  OFL_RETURN_IF_ERROR(
+      kernels.RegisterForDTypes("layer_norm", DeviceType::kCPU, loop_dtypes, MakeFunctionKernel(LoopLayerNorm)));
+  const std::vector<DType> floats = DTypesOf(FloatTypes{});
   OFL_RETURN_IF_ERROR(ops.Register(LayerNormGradSchema()));
   OFL_RETURN_IF_ERROR(
-      kernels.RegisterForDTypes("layer_norm_grad", DeviceType::kCPU, floats, LayerNormGradKernel()));
+      kernels.RegisterForDTypes("layer_norm_grad", DeviceType::kCPU, floats, MakeFunctionKernel(LoopLayerNormGrad)));
   OFL_RETURN_IF_ERROR(ops.Register(LayerNormParamGradSchema()));
   OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("layer_norm_param_grad", DeviceType::kCPU, floats,
-                                                LayerNormParamGradKernel()));
+                                                MakeFunctionKernel(LoopLayerNormParamGrad)));
   return Status::Ok();
 }
 

@@ -1,13 +1,16 @@
 // rms_norm over the last axis, and its two backward ops: rms_norm_grad (dx)
 // and rms_norm_param_grad (dweight).
+#include <array>
 #include <cmath>
 #include <vector>
 
 #include "oneflow_like/parallel.h"
 #include "ops/common/kernel_helpers.h"
 #include "ops/elementwise/functors.h"
+#include "ops/norm/column_sums.h"
 #include "ops/norm/norm.h"
 #include "ops/norm/norm_common.h"
+#include "ops/common/vector_math.h"
 
 namespace ofl {
 
@@ -29,15 +32,15 @@ KernelFactory RmsNormKernel() {
       const T* weight = ctx.in(1).As<T>();
       T* y = ctx.out(0).As<T>();
       T* inv_rms_out = ctx.out(1).As<T>();
+      const int64_t cols = view.cols;
       ParallelFor(view.rows, view.grain(), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const T* xr = x + r * view.cols;
-          T* yr = y + r * view.cols;
-          C squares = 0;
-          for (int64_t j = 0; j < view.cols; ++j) squares += ToCompute<C>(xr[j]) * ToCompute<C>(xr[j]);
-          const C mean_square = view.cols > 0 ? squares / static_cast<C>(view.cols) : C(0);
+          const T* __restrict xr = x + r * cols;
+          T* __restrict yr = y + r * cols;
+          const C squares = SumOf<C>(cols, [&](int64_t j) { return ToCompute<C>(xr[j]) * ToCompute<C>(xr[j]); });
+          const C mean_square = cols > 0 ? squares / static_cast<C>(cols) : C(0);
           const C inv_rms = C(1) / std::sqrt(mean_square + static_cast<C>(epsilon));
-          for (int64_t j = 0; j < view.cols; ++j) {
+          for (int64_t j = 0; j < cols; ++j) {
             yr[j] = FromCompute<T>(ToCompute<C>(xr[j]) * inv_rms * ToCompute<C>(weight[j]));
           }
           inv_rms_out[r] = FromCompute<T>(inv_rms);
@@ -60,20 +63,21 @@ KernelFactory RmsNormGradKernel() {
       const T* inv_rms = ctx.in(2).As<T>();
       const T* weight = ctx.in(3).As<T>();
       T* dx = ctx.out(0).As<T>();
+      const int64_t cols = view.cols;
       ParallelFor(view.rows, view.grain(), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const int64_t base = r * view.cols;
+          const T* __restrict dyr = dy + r * cols;
+          const T* __restrict xr = x + r * cols;
+          T* __restrict dxr = dx + r * cols;
           const C s = ToCompute<C>(inv_rms[r]);
-          C sum_g_xhat = 0;
-          for (int64_t j = 0; j < view.cols; ++j) {
-            sum_g_xhat +=
-                ToCompute<C>(dy[base + j]) * ToCompute<C>(weight[j]) * ToCompute<C>(x[base + j]) * s;
-          }
-          const C mean_g_xhat = sum_g_xhat / static_cast<C>(view.cols);
-          for (int64_t j = 0; j < view.cols; ++j) {
-            const C g = ToCompute<C>(dy[base + j]) * ToCompute<C>(weight[j]);
-            const C xhat = ToCompute<C>(x[base + j]) * s;
-            dx[base + j] = FromCompute<T>(s * (g - xhat * mean_g_xhat));
+          // mean(g * xhat) = inv_rms * mean(g * x): one multiply per row, not per element.
+          const C sum_g_x = SumOf<C>(
+              cols, [&](int64_t j) { return ToCompute<C>(dyr[j]) * ToCompute<C>(weight[j]) * ToCompute<C>(xr[j]); });
+          const C mean_g_xhat = sum_g_x * s / static_cast<C>(cols);
+          for (int64_t j = 0; j < cols; ++j) {
+            const C g = ToCompute<C>(dyr[j]) * ToCompute<C>(weight[j]);
+            const C xhat = ToCompute<C>(xr[j]) * s;
+            dxr[j] = FromCompute<T>(s * (g - xhat * mean_g_xhat));
           }
         }
       });
@@ -81,7 +85,7 @@ KernelFactory RmsNormGradKernel() {
   });
 }
 
-// dweight = sum over rows of dy * x * inv_rms, parallel over column blocks.
+// dweight = sum over rows of dy * x * inv_rms.
 KernelFactory RmsNormParamGradKernel() {
   return MakeFunctionKernel([](KernelContext& ctx) {
     const NormRows view = LastAxisRows(ctx.in(1).shape());
@@ -91,18 +95,24 @@ KernelFactory RmsNormParamGradKernel() {
       const T* dy = ctx.in(0).As<T>();
       const T* x = ctx.in(1).As<T>();
       const T* inv_rms = ctx.in(2).As<T>();
-      T* dweight = ctx.out(0).As<T>();
-      ParallelFor(view.cols, 256, [&](int64_t begin, int64_t end) {
-        std::vector<C> sums(end - begin, C(0));
-        for (int64_t r = 0; r < view.rows; ++r) {
-          const int64_t base = r * view.cols;
-          const C s = ToCompute<C>(inv_rms[r]);
-          for (int64_t j = begin; j < end; ++j) {
-            sums[j - begin] += ToCompute<C>(dy[base + j]) * ToCompute<C>(x[base + j]) * s;
-          }
-        }
-        for (int64_t j = begin; j < end; ++j) dweight[j] = FromCompute<T>(sums[j - begin]);
-      });
+      const int64_t cols = view.cols;
+      std::vector<C> dweight(cols);
+      SumOverRows<1, C>(
+          view.rows, cols,
+          [&](int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end, const std::array<C*, 1>& sums) {
+            C* __restrict sum = sums[0];
+            for (int64_t r = row_begin; r < row_end; ++r) {
+              const T* __restrict dyr = dy + r * cols + col_begin;
+              const T* __restrict xr = x + r * cols + col_begin;
+              const C s = ToCompute<C>(inv_rms[r]);
+              for (int64_t j = 0; j < col_end - col_begin; ++j) {
+                sum[j] += ToCompute<C>(dyr[j]) * ToCompute<C>(xr[j]) * s;
+              }
+            }
+          },
+          std::array<C*, 1>{dweight.data()});
+      T* out = ctx.out(0).As<T>();
+      for (int64_t j = 0; j < cols; ++j) out[j] = FromCompute<T>(dweight[j]);
     });
   });
 }

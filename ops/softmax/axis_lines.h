@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "oneflow_like/parallel.h"
 #include "oneflow_like/shape.h"
@@ -30,28 +29,36 @@ struct AxisView {
   int64_t lines() const { return outer * inner; }
 };
 
-/// The stride of a contiguous line, a compile-time 1 so the fast path
-/// (softmax over the last axis) compiles to unit-stride loops.
-using UnitStride = std::integral_constant<int64_t, 1>;
+/// Lines handled together when the axis is not the last. Element j of
+/// neighbouring lines are neighbours in memory, so a block of lines walked
+/// along the axis reads contiguous runs and its loops vectorise across
+/// lines; 64 keeps a block's running statistics in a few cache lines.
+inline constexpr int64_t kColumnBlock = 64;
 
-/// Calls line(line_index, base, stride) for every line of `view`, in
-/// parallel over lines; element j of the line is at base + j * stride.
-/// `stride` is UnitStride when the axis is the last one, int64_t otherwise.
-template <typename LineFn>
-void ForEachLine(const AxisView& view, LineFn&& line) {
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, view.extent));
-  if (view.extent == 0) return;
+/// Runs every line of `view` once, in parallel:
+///  - axis last (inner == 1): row(base), the line being [base, base + extent);
+///  - otherwise: columns(base, count) for blocks of `count` <= kColumnBlock
+///    neighbouring lines, element j of line i (i < count) at
+///    base + j * inner + i.
+/// Nothing runs when the view has no elements.
+template <typename RowFn, typename ColumnsFn>
+void ForEachLineBlock(const AxisView& view, RowFn&& row, ColumnsFn&& columns) {
+  if (view.extent == 0 || view.lines() == 0) return;
+  // About 16K elements per parallel chunk.
+  const int64_t work = int64_t{1} << 14;
   if (view.inner == 1) {
-    ParallelFor(view.lines(), grain, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) line(r, r * view.extent, UnitStride{});
+    ParallelFor(view.outer, std::max<int64_t>(1, work / view.extent), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) row(r * view.extent);
     });
     return;
   }
-  ParallelFor(view.lines(), grain, [&](int64_t begin, int64_t end) {
-    for (int64_t l = begin; l < end; ++l) {
-      const int64_t o = l / view.inner;
-      const int64_t i = l % view.inner;
-      line(l, o * view.extent * view.inner + i, view.inner);
+  const int64_t blocks_per_outer = (view.inner + kColumnBlock - 1) / kColumnBlock;
+  const int64_t grain = std::max<int64_t>(1, work / (view.extent * std::min(view.inner, kColumnBlock)));
+  ParallelFor(view.outer * blocks_per_outer, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t o = task / blocks_per_outer;
+      const int64_t first = (task % blocks_per_outer) * kColumnBlock;
+      columns(o * view.extent * view.inner + first, std::min(kColumnBlock, view.inner - first));
     }
   });
 }

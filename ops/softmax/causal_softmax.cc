@@ -2,14 +2,14 @@
 // backward op. The mask keys on the LOGICAL query row, so the op can be
 // split along query rows (sequence parallelism) as well as batch and heads.
 #include <algorithm>
-#include <cmath>
-#include <limits>
+#include <type_traits>
 
 #include "oneflow_like/parallel.h"
 #include "ops/common/infer_helpers.h"
 #include "ops/common/kernel_helpers.h"
 #include "ops/elementwise/functors.h"
 #include "ops/softmax/softmax.h"
+#include "ops/common/vector_math.h"
 
 namespace ofl {
 
@@ -41,17 +41,23 @@ KernelFactory CausalSoftmaxKernel() {
       T* y = ctx.out(0).As<T>();
       ParallelFor(rows, std::max<int64_t>(1, (int64_t{1} << 14) / tk), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const T* xr = x + r * tk;
-          T* yr = y + r * tk;
+          const T* __restrict xr = x + r * tk;
+          T* __restrict yr = y + r * tk;
           const int64_t query = row_offset + r % local_tq;
           const int64_t visible = std::clamp<int64_t>(query + visible_shift + 1, 0, tk);
-          C max = -std::numeric_limits<C>::infinity();
-          for (int64_t j = 0; j < visible; ++j) max = std::max(max, s * ToCompute<C>(xr[j]));
-          C sum = 0;
-          for (int64_t j = 0; j < visible; ++j) sum += std::exp(s * ToCompute<C>(xr[j]) - max);
+          const C max = MaxOf<C>(visible, [&](int64_t j) { return s * ToCompute<C>(xr[j]); });
+          // f32 and f64 park exp(s x - max) in y and rescale it in place; f16
+          // and bf16 recompute it rather than round it twice.
+          constexpr bool kPark = std::is_same_v<T, C>;
+          const C sum = SumOf<C>(visible, [&](int64_t j) {
+            const C e = ExpOf<C>(s * ToCompute<C>(xr[j]) - max);
+            if constexpr (kPark) yr[j] = e;
+            return e;
+          });
           const C inverse = C(1) / sum;
           for (int64_t j = 0; j < visible; ++j) {
-            yr[j] = FromCompute<T>(std::exp(s * ToCompute<C>(xr[j]) - max) * inverse);
+            const C e = kPark ? ToCompute<C>(yr[j]) : ExpOf<C>(s * ToCompute<C>(xr[j]) - max);
+            yr[j] = FromCompute<T>(e * inverse);
           }
           for (int64_t j = visible; j < tk; ++j) yr[j] = FromCompute<T>(C(0));
         }
@@ -78,11 +84,12 @@ KernelFactory CausalSoftmaxGradKernel() {
       T* dx = ctx.out(0).As<T>();
       ParallelFor(rows, std::max<int64_t>(1, (int64_t{1} << 14) / tk), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const int64_t base = r * tk;
-          C dot = 0;
-          for (int64_t j = 0; j < tk; ++j) dot += ToCompute<C>(dy[base + j]) * ToCompute<C>(y[base + j]);
+          const T* __restrict yr = y + r * tk;
+          const T* __restrict dyr = dy + r * tk;
+          T* __restrict dxr = dx + r * tk;
+          const C dot = SumOf<C>(tk, [&](int64_t j) { return ToCompute<C>(dyr[j]) * ToCompute<C>(yr[j]); });
           for (int64_t j = 0; j < tk; ++j) {
-            dx[base + j] = FromCompute<T>(s * ToCompute<C>(y[base + j]) * (ToCompute<C>(dy[base + j]) - dot));
+            dxr[j] = FromCompute<T>(s * ToCompute<C>(yr[j]) * (ToCompute<C>(dyr[j]) - dot));
           }
         }
       });

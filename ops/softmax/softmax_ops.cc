@@ -1,84 +1,14 @@
-// softmax and log_softmax over any axis, and their backward ops.
-#include <cmath>
-#include <limits>
-
+// softmax and log_softmax over any axis, and their backward ops: schemas
+// and registration. Kernels: softmax_loops.h, and dnnl_softmax.h for f32
+// softmax_grad.
 #include "ops/common/infer_helpers.h"
-#include "ops/common/kernel_helpers.h"
-#include "ops/elementwise/functors.h"
-#include "ops/softmax/axis_lines.h"
+#include "ops/softmax/dnnl_softmax.h"
 #include "ops/softmax/softmax.h"
+#include "ops/softmax/softmax_loops.h"
 
 namespace ofl {
 
 namespace {
-
-// ---- Kernels ---------------------------------------------------------------
-
-// y = softmax(x) (or log_softmax) along each line; subtracting the line's
-// maximum first keeps exp from overflowing.
-template <bool kLog>
-KernelFactory SoftmaxKernel() {
-  return MakeFunctionKernel([](KernelContext& ctx) {
-    const int axis = static_cast<int>(ctx.attr().GetInt("axis"));
-    const Shape& shape = ctx.in(0).shape();
-    const AxisView view = AxisView::Around(shape, axis < 0 ? axis + shape.rank() : axis);
-    return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      using C = ComputeType<T>;
-      const T* x = ctx.in(0).As<T>();
-      T* y = ctx.out(0).As<T>();
-      ForEachLine(view, [&](int64_t, int64_t base, auto stride) {
-        C max = -std::numeric_limits<C>::infinity();
-        for (int64_t j = 0; j < view.extent; ++j) max = std::max(max, ToCompute<C>(x[base + j * stride]));
-        C sum = 0;
-        for (int64_t j = 0; j < view.extent; ++j) sum += std::exp(ToCompute<C>(x[base + j * stride]) - max);
-        if constexpr (kLog) {
-          const C shift = max + std::log(sum);
-          for (int64_t j = 0; j < view.extent; ++j) {
-            y[base + j * stride] = FromCompute<T>(ToCompute<C>(x[base + j * stride]) - shift);
-          }
-        } else {
-          const C inverse = C(1) / sum;
-          for (int64_t j = 0; j < view.extent; ++j) {
-            y[base + j * stride] =
-                FromCompute<T>(std::exp(ToCompute<C>(x[base + j * stride]) - max) * inverse);
-          }
-        }
-      });
-    });
-  });
-}
-
-// softmax_grad:     dx = y * (dy - sum_j dy_j y_j)
-// log_softmax_grad: dx = dy - exp(y) * sum_j dy_j
-template <bool kLog>
-KernelFactory SoftmaxGradKernel() {
-  return MakeFunctionKernel([](KernelContext& ctx) {
-    const int axis = static_cast<int>(ctx.attr().GetInt("axis"));
-    const Shape& shape = ctx.in(0).shape();
-    const AxisView view = AxisView::Around(shape, axis < 0 ? axis + shape.rank() : axis);
-    return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      using C = ComputeType<T>;
-      const T* y = ctx.in(0).As<T>();
-      const T* dy = ctx.in(1).As<T>();
-      T* dx = ctx.out(0).As<T>();
-      ForEachLine(view, [&](int64_t, int64_t base, auto stride) {
-        C dot = 0;
-        for (int64_t j = 0; j < view.extent; ++j) {
-          const int64_t at = base + j * stride;
-          dot += kLog ? ToCompute<C>(dy[at]) : ToCompute<C>(dy[at]) * ToCompute<C>(y[at]);
-        }
-        for (int64_t j = 0; j < view.extent; ++j) {
-          const int64_t at = base + j * stride;
-          const C yj = ToCompute<C>(y[at]);
-          const C gj = ToCompute<C>(dy[at]);
-          dx[at] = FromCompute<T>(kLog ? gj - std::exp(yj) * dot : yj * (gj - dot));
-        }
-      });
-    });
-  });
-}
 
 // ---- Schemas ---------------------------------------------------------------
 
@@ -164,24 +94,34 @@ OpSchema GradSchema(const std::string& name, const std::string& doc) {
   return schema;
 }
 
+// The loops for every dtype, except f32 softmax_grad on oneDNN (see
+// dnnl_softmax.h for the measurements behind the split).
+Status RegisterKernels(KernelRegistry& kernels, const std::string& op, bool log, bool backward) {
+  std::vector<DType> loop_dtypes = DTypesOf(FloatTypes{});
+  if (backward && !log) {
+    OFL_RETURN_IF_ERROR(kernels.Register(KernelKey{op, DeviceType::kCPU, DType::kF32}, DnnlSoftmaxGradKernel()));
+    loop_dtypes = {DType::kF64, DType::kF16, DType::kBF16};
+  }
+  return kernels.RegisterForDTypes(op, DeviceType::kCPU, loop_dtypes,
+                                   MakeFunctionKernel([log, backward](KernelContext& ctx) {
+                                     return backward ? LoopSoftmaxGrad(ctx, log) : LoopSoftmax(ctx, log);
+                                   }));
+}
+
 }  // namespace
 
 Status RegisterSoftmaxOps(OpRegistry& ops, KernelRegistry& kernels) {
-  const std::vector<DType> floats = DTypesOf(FloatTypes{});
   OFL_RETURN_IF_ERROR(ops.Register(ForwardSchema(
       "softmax", "y = exp(x - max) / sum(exp(x - max)) along `axis` (numerically stable)", "softmax_grad")));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("softmax", DeviceType::kCPU, floats, SoftmaxKernel<false>()));
+  OFL_RETURN_IF_ERROR(RegisterKernels(kernels, "softmax", false, false));
   OFL_RETURN_IF_ERROR(ops.Register(
       ForwardSchema("log_softmax", "y = x - max - log(sum(exp(x - max))) along `axis`", "log_softmax_grad")));
-  OFL_RETURN_IF_ERROR(
-      kernels.RegisterForDTypes("log_softmax", DeviceType::kCPU, floats, SoftmaxKernel<true>()));
+  OFL_RETURN_IF_ERROR(RegisterKernels(kernels, "log_softmax", true, false));
   OFL_RETURN_IF_ERROR(ops.Register(GradSchema("softmax_grad", "dx = y * (dy - sum(dy * y)) along `axis`")));
-  OFL_RETURN_IF_ERROR(
-      kernels.RegisterForDTypes("softmax_grad", DeviceType::kCPU, floats, SoftmaxGradKernel<false>()));
+  OFL_RETURN_IF_ERROR(RegisterKernels(kernels, "softmax_grad", false, true));
   OFL_RETURN_IF_ERROR(
       ops.Register(GradSchema("log_softmax_grad", "dx = dy - exp(y) * sum(dy) along `axis`")));
-  OFL_RETURN_IF_ERROR(
-      kernels.RegisterForDTypes("log_softmax_grad", DeviceType::kCPU, floats, SoftmaxGradKernel<true>()));
+  OFL_RETURN_IF_ERROR(RegisterKernels(kernels, "log_softmax_grad", true, true));
   return RegisterCausalSoftmaxOps(ops, kernels);
 }
 

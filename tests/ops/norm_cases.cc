@@ -249,6 +249,11 @@ std::vector<OpTestCase> NormCases() {
   cases.push_back(LayerNormParamGrad({3, 2, 4}, 1, "two_axes"));
   cases.push_back(RmsNorm({4, 6}));
   cases.push_back(RmsNorm({2, 3, 5}, "rank3"));
+  for (OpTestCase wide : {LayerNorm({4, 100}, -1, "wide"), LayerNormGrad({4, 100}, -1, "wide"),
+                          LayerNormParamGrad({70, 100}, -1, "wide"), RmsNorm({4, 100}, "wide")}) {
+    wide.check_grad = false;  // the vectorised loops; gradients are checked on the small cases
+    cases.push_back(wide);
+  }
   cases.push_back(RmsNormGrad());
   cases.push_back(RmsNormParamGrad());
   return cases;

@@ -145,6 +145,17 @@ std::vector<OpTestCase> SoftmaxCases() {
   cases.push_back(Backward("log_softmax_grad", {3, 5}, -1));
   cases.push_back(Backward("log_softmax_grad", {4, 3}, 0, "first_axis"));
 
+  // Wide lines reach the vectorised row loops (32 lanes) and the blocked
+  // non-last-axis path (64 neighbouring lines); gradients are checked on
+  // the small cases above.
+  for (OpTestCase wide : {Forward("softmax", {3, 100}, -1, "wide"), Forward("softmax", {2, 20, 130}, 1, "wide_middle"),
+                          Forward("log_softmax", {3, 100}, -1, "wide"),
+                          Backward("softmax_grad", {3, 100}, -1, "wide"),
+                          Backward("log_softmax_grad", {2, 20, 130}, 1, "wide_middle"),
+                          Causal({1, 2, 40, 40}, 0.125, "wide")}) {
+    wide.check_grad = false;
+    cases.push_back(wide);
+  }
   cases.push_back(Causal({2, 2, 4, 4}, 0.5));
   cases.push_back(Causal({1, 2, 3, 5}, 1.0, "fewer_queries"));
   cases.push_back(Causal({5, 5}, 0.7, "matrix"));
