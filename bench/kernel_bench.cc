@@ -93,15 +93,20 @@ __attribute__((target("avx2,fma"))) double PeakAvx2(int threads) {
   return static_cast<double>(threads) * (iterations / 12) * 12 * 8 * 2 / seconds / 1e9;
 }
 
+// Best of three tries: a peak is a maximum, and one try can lose its core
+// to another process for part of its run.
 double MeasurePeakGflops(int threads) {
-  double best = PeakAvx2(threads);
-  if (__builtin_cpu_supports("avx512f")) best = std::max(best, PeakAvx512(threads));
+  double best = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    best = std::max(best, PeakAvx2(threads));
+    if (__builtin_cpu_supports("avx512f")) best = std::max(best, PeakAvx512(threads));
+  }
   return best;
 }
 
-// memcpy bandwidth counting bytes read + written, on a buffer far larger than cache.
-double MeasureCopyGBps(int threads) {
-  const size_t bytes = size_t{256} << 20;
+// memcpy bandwidth counting bytes read + written, on buffers of the size the
+// memory-bound kernels stream (so cache effects are the same for both).
+double MeasureCopyGBps(int threads, size_t bytes) {
   std::vector<char> src(bytes, 1), dst(bytes, 0);
   const double seconds = MedianSeconds([&] {
 #pragma omp parallel for num_threads(threads)
@@ -248,7 +253,7 @@ int Main(int argc, char** argv) {
   const int64_t rows = 16384, cols = 1024;  // 64 MB: twice the L3 cache, so GB/s is memory's
 
   const double peak = MeasurePeakGflops(threads);
-  const double copy = MeasureCopyGBps(threads);
+  const double copy = MeasureCopyGBps(threads, static_cast<size_t>(rows * cols) * sizeof(float));
   const TorchResults torch = use_torch ? RunTorch(threads, sizes, convs, rows, cols) : TorchResults{};
   std::printf("kernel_bench: %d threads, measured FMA peak %.1f GFLOP/s, memcpy %.1f GB/s, PyTorch %s\n\n", threads,
               peak, copy, torch.available ? "found" : "not run");
