@@ -17,13 +17,16 @@ class HostTensor {
   HostTensor() : HostTensor(TensorDesc{Shape{}, DType::kF32}) {}
   /// Zero-filled tensor of `desc`.
   explicit HostTensor(TensorDesc desc);
-  /// Tensor of `shape` holding `values` (count must match).
+  /// Tensor of `shape` holding `values`; throws ofl::Error when the count
+  /// differs from the shape's element count.
   template <typename T>
   static HostTensor FromVector(const Shape& shape, const std::vector<T>& values) {
-    HostTensor tensor(TensorDesc{shape, DTypeOf<T>()});
-    for (size_t i = 0; i < values.size() && i < static_cast<size_t>(shape.NumElements()); ++i) {
-      tensor.data<T>()[i] = values[i];
+    if (static_cast<int64_t>(values.size()) != shape.NumElements()) {
+      throw Error("[host_tensor] values: expected " + std::to_string(shape.NumElements()) + " for shape " +
+                  shape.ToString() + ", got " + std::to_string(values.size()));
     }
+    HostTensor tensor(TensorDesc{shape, DTypeOf<T>()});
+    for (size_t i = 0; i < values.size(); ++i) tensor.data<T>()[i] = values[i];
     return tensor;
   }
 

@@ -102,6 +102,11 @@ TEST(Region, IntersectAndCopy) {
   EXPECT_EQ(piece.data<float>()[1], 18.0f);
 }
 
+TEST(HostTensor, FromVectorChecksTheCount) {
+  EXPECT_EQ(HostTensor::FromVector<int64_t>(Shape{2}, {3, 4}).ToDoubles(), (std::vector<double>{3, 4}));
+  EXPECT_THROW(HostTensor::FromVector<float>(Shape{2, 2}, {1, 2, 3}), Error);
+}
+
 TEST(Attr, TypedAccessAndPrinting) {
   AttrMap attrs{{"axis", int64_t{1}}, {"scale", 0.5}, {"form", std::string("tanh")}};
   EXPECT_EQ(attrs.GetInt("axis"), 1);
