@@ -5,10 +5,15 @@
 
 namespace ofl {
 
-/// Threads CPU kernels may use (OMP_NUM_THREADS, else the core count).
+/// Threads CPU kernels may use: the count given to SetCpuThreadCount, else
+/// OpenMP's default (OMP_NUM_THREADS, else the core count).
 int CpuThreadCount();
-/// Sets the thread count of CPU kernels (and oneDNN, which shares OpenMP).
+/// Sets the thread count of CPU kernels for every thread of the process.
 void SetCpuThreadCount(int threads);
+/// Applies CpuThreadCount() to the calling thread's OpenMP setting, which
+/// oneDNN reads: a thread that runs kernels (a runtime stream thread) calls
+/// it once when it starts.
+void AdoptCpuThreadCount();
 
 /// Calls fn(begin, end) over [0, n) in chunks of at least `grain` items,
 /// in parallel when that is worth it. fn must be safe to run concurrently
@@ -22,7 +27,7 @@ void ParallelFor(int64_t n, int64_t grain, Fn&& fn) {
     fn(int64_t{0}, n);
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(CpuThreadCount())
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * grain;
     const int64_t end = begin + grain < n ? begin + grain : n;

@@ -9,6 +9,10 @@ StatusOr<Placement> Placement::Create(DeviceType type, std::vector<DeviceId> dev
   OFL_CHECK_OR_RETURN(!devices.empty()) << "[placement] expected at least one device, got none";
   OFL_CHECK_OR_RETURN(hierarchy.rank() >= 1)
       << "[placement] expected a hierarchy of rank >= 1, got " << hierarchy.ToString();
+  for (int axis = 0; axis < hierarchy.rank(); ++axis) {
+    OFL_CHECK_OR_RETURN(hierarchy[axis] >= 1) << "[placement] hierarchy " << hierarchy.ToString()
+                                              << ": expected every extent >= 1, got " << hierarchy[axis];
+  }
   OFL_CHECK_OR_RETURN(hierarchy.NumElements() == static_cast<int64_t>(devices.size()))
       << "[placement] hierarchy " << hierarchy.ToString() << " holds " << hierarchy.NumElements()
       << " devices, got " << devices.size();

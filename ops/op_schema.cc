@@ -88,6 +88,21 @@ Status CheckAttrs(const OpSchema& schema, const AttrMap& given, AttrMap* filled)
   return Status::Ok();
 }
 
+// An output must have non-negative extents and a byte size that fits in
+// int64: a wrapped element count would allocate a tiny buffer that kernels
+// then index far past.
+Status CheckSize(const std::string& op, size_t index, const TensorDesc& desc) {
+  int64_t bytes = static_cast<int64_t>(SizeOf(desc.dtype));
+  for (int64_t extent : desc.shape.dims()) {
+    OFL_CHECK_OR_RETURN(extent >= 0) << "[" << op << "] output " << index << ": expected non-negative extents, got "
+                                     << desc.shape.ToString();
+    OFL_CHECK_OR_RETURN(!__builtin_mul_overflow(bytes, extent, &bytes))
+        << "[" << op << "] output " << index << ": expected a size that fits in 64 bits, got shape "
+        << desc.shape.ToString() << " of " << DTypeName(desc.dtype);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<InferredOp> OpRegistry::Infer(const std::string& op, const std::vector<TensorDesc>& inputs,
@@ -105,6 +120,7 @@ StatusOr<InferredOp> OpRegistry::Infer(const std::string& op, const std::vector<
   OFL_RETURN_IF_ERROR(CheckAttrs(*schema, attrs, &result.attrs));
   OpView view{schema->name, inputs, result.attrs, InputNames(*schema, inputs.size())};
   OFL_ASSIGN_OR_RETURN(result.outputs, schema->infer(view));
+  for (size_t o = 0; o < result.outputs.size(); ++o) OFL_RETURN_IF_ERROR(CheckSize(op, o, result.outputs[o]));
   return result;
 }
 

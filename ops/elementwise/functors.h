@@ -21,8 +21,14 @@ struct Add { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const 
 struct Sub { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
 struct Mul { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
 struct Div { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
-struct Maximum { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a > b ? a : b; } };
-struct Minimum { template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return a < b ? a : b; } };
+// maximum, minimum and relu propagate NaN whatever the operand order (as
+// NumPy and PyTorch do): a NaN must surface, not be hidden by a comparison.
+struct Maximum {
+  template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }
+};
+struct Minimum {
+  template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const { return (a < b || a != a) ? a : b; }
+};
 struct Pow {
   template <typename T> OFL_HOST_DEVICE T operator()(T a, T b) const {
     return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
@@ -43,7 +49,9 @@ struct Tanh { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { re
 struct Sigmoid {
   template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
 };
-struct Relu { template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct Relu {
+  template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return (x > T(0) || x != x) ? x : T(0); }
+};
 struct Silu {
   template <typename T> OFL_HOST_DEVICE T operator()(T x) const { return x / (T(1) + std::exp(-x)); }
 };

@@ -1,3 +1,7 @@
+#include <cmath>
+
+#include "ops/common/grad_helpers.h"
+#include "ops/common/infer_helpers.h"
 #include "ops/common/sbp_helpers.h"
 #include "ops/elementwise/broadcast_loop.h"
 #include "ops/elementwise/dnnl_eltwise.h"
@@ -28,13 +32,29 @@ OpSchema ScalarSchema(const std::string& name, const std::string& doc, PartialRu
   schema.inputs = {{"x", "input"}};
   schema.outputs = {{"y", "result, shaped like x"}};
   schema.attrs = {{"scalar", 0.0, true, "the scalar operand"}};
-  schema.infer = [](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
+  schema.infer = [name](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     const DType dtype = op.in(0).dtype;
+    if (name == "scalar_pow") OFL_RETURN_IF_ERROR(ExpectFloating(op, 0));
     OFL_CHECK_OR_RETURN(IsFloatingPoint(dtype) || dtype == DType::kI32 || dtype == DType::kI64)
         << op.Who(0) << ": expected a numeric dtype (f32, f64, f16, bf16, i32, i64), got " << DTypeName(dtype);
+    if (IsInteger(dtype)) {
+      // The scalar is converted to the tensor's dtype: it must be exact
+      // there (0.5 would silently become 0), and an integer divisor nonzero.
+      const double scalar = op.attrs.GetFloat("scalar");
+      const double limit = dtype == DType::kI32 ? 2147483647.0 : 9007199254740992.0;
+      OFL_CHECK_OR_RETURN(std::floor(scalar) == scalar && std::abs(scalar) <= limit)
+          << op.Who() << " attribute scalar: expected an integer in the range of " << DTypeName(dtype)
+          << " for a " << DTypeName(dtype) << " tensor, got " << scalar;
+      OFL_CHECK_OR_RETURN(name != "scalar_div" || scalar != 0)
+          << op.Who() << " attribute scalar: expected a nonzero divisor for integer division, got 0";
+    }
     return std::vector<TensorDesc>{op.in(0)};
   };
-  schema.sbp = [rule](const OpView& op) { return ElementwiseSignatures(op, op.in(0).shape, 1, rule); };
+  schema.sbp = [rule, name](const OpView& op) {
+    // Integer division truncates: (x0 + x1) / s != x0 / s + x1 / s.
+    const bool truncating = name == "scalar_div" && IsInteger(op.in(0).dtype);
+    return ElementwiseSignatures(op, op.in(0).shape, 1, truncating ? PartialRule::kNone : rule);
+  };
   schema.grad = std::move(grad);
   schema.example = {{{Shape{4, 3}, DType::kF32}}, {{"scalar", 2.0}}};
   return schema;
@@ -68,10 +88,15 @@ GradFn SameScalarOpGrad(const std::string& op) {
   };
 }
 
-// y = x^s: dx = dy * s * x^(s-1).
+// y = x^s: dx = dy * s * x^(s-1); for s = 0 (y = 1) dx = 0, not the
+// 0 * inf = NaN the formula gives at x = 0.
 Status ScalarPowGrad(GradContext& ctx) {
   if (!ctx.needs_input_grad[0]) return Status::Ok();
   const double s = ctx.attr().GetFloat("scalar");
+  if (s == 0.0) {
+    OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ZerosLike(*ctx.emitter, ctx.inputs[0]));
+    return Status::Ok();
+  }
   OFL_ASSIGN_OR_RETURN(ValueRef power, ctx.Emit1("scalar_pow", {ctx.inputs[0]}, {{"scalar", s - 1.0}}));
   OFL_ASSIGN_OR_RETURN(ValueRef scaled, ctx.Emit1("scalar_mul", {power}, {{"scalar", s}}));
   OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("mul", {ctx.output_grads[0], scaled}));
@@ -105,7 +130,9 @@ Status RegisterScalarOps(OpRegistry& ops, KernelRegistry& kernels) {
   };
   for (const Entry& entry : entries) {
     OFL_RETURN_IF_ERROR(ops.Register(ScalarSchema(entry.name, entry.doc, entry.rule, entry.grad)));
-    OFL_RETURN_IF_ERROR(RegisterEltwiseKernels(kernels, entry.name, numeric, entry.kernel, entry.f32));
+    OFL_RETURN_IF_ERROR(RegisterEltwiseKernels(kernels, entry.name,
+                                               entry.name == std::string("scalar_pow") ? DTypesOf(FloatTypes{}) : numeric,
+                                               entry.kernel, entry.f32));
   }
   return Status::Ok();
 }

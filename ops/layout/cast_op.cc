@@ -1,4 +1,5 @@
 // cast: y = x converted to another dtype, element by element.
+#include <limits>
 #include <type_traits>
 
 #include "oneflow_like/parallel.h"
@@ -10,7 +11,10 @@ namespace ofl {
 namespace {
 
 // One element from `From` to `To`: 16-bit floats go through float, bool is
-// `value != 0`, integers from floats truncate toward zero (C++ rules).
+// `value != 0`, integers from floats truncate toward zero and saturate at
+// the target's range, NaN becomes 0 (a plain C++ conversion of an
+// out-of-range float is undefined behaviour). Integer to narrower integer
+// wraps modulo 2^bits, as in C++ and NumPy.
 template <typename To, typename From>
 To Convert(From value) {
   using Wide =
@@ -20,6 +24,12 @@ To Convert(From value) {
     return wide != Wide(0);
   } else if constexpr (std::is_same_v<To, Float16> || std::is_same_v<To, BFloat16>) {
     return To(static_cast<float>(wide));
+  } else if constexpr (std::is_floating_point_v<Wide> && std::is_integral_v<To>) {
+    if (wide != wide) return To(0);
+    if (wide <= static_cast<Wide>(std::numeric_limits<To>::min())) return std::numeric_limits<To>::min();
+    // max() may not be exactly representable in Wide (int64 in float): compare with >=.
+    if (wide >= static_cast<Wide>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
+    return static_cast<To>(wide);
   } else {
     return static_cast<To>(wide);
   }

@@ -48,7 +48,7 @@ StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shap
     AxisSlice& slice = result[axis];
     slice.first = begin;
     slice.step = stride;
-    slice.count = end > begin ? (end - begin + stride - 1) / stride : 0;
+    slice.count = end > begin ? (end - begin - 1) / stride + 1 : 0;  // no overflow for huge steps
     slice.whole = begin == 0 && end == dim && stride == 1;
   }
   return result;

@@ -77,6 +77,9 @@ TEST(Placement, MeshesAndErrors) {
   auto duplicate = Placement::Create(DeviceType::kCPU, {DeviceId{}, DeviceId{}}, Shape{2});
   ASSERT_FALSE(duplicate.ok());
   EXPECT_NE(duplicate.status().message().find("appears twice"), std::string::npos);
+  auto negative = Placement::Mesh(DeviceType::kCPU, Shape{-1, -2});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("expected every extent >= 1, got -1"), std::string::npos);
   auto mixed = Placement::Create(DeviceType::kCPU, {DeviceId{}, DeviceId{DeviceType::kCUDA, 0, 0}}, Shape{2});
   ASSERT_FALSE(mixed.ok());
 }

@@ -1,6 +1,9 @@
 // The eager executor and emitter: errors surface as Status, never crashes.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "ops/eager.h"
 #include "ops/registry.h"
 
@@ -45,6 +48,49 @@ TEST(EagerEmitter, ChainsOpsAndRejectsForeignValues) {
   auto two_outputs = emitter.Emit1("maximum_grad", {x, x, x});
   ASSERT_FALSE(two_outputs.ok());
   EXPECT_NE(two_outputs.status().message().find("expected exactly one output"), std::string::npos);
+}
+
+// Edge values found in review: each once crashed, overflowed or hid a NaN.
+TEST(EagerExecutor, EdgeValuesGiveDefinedResults) {
+  const Registries& registries = DefaultRegistries();
+  EagerExecutor executor(registries.ops, registries.kernels);
+  const double nan = std::nan("");
+  const HostTensor with_nan = HostTensor::FromVector<float>(Shape{2}, {static_cast<float>(nan), 1.0f});
+  const HostTensor ones = HostTensor::FromVector<float>(Shape{2}, {1.0f, 1.0f});
+  for (const auto& [a, b] : {std::pair{with_nan, ones}, std::pair{ones, with_nan}}) {
+    for (const char* op : {"maximum", "minimum"}) {
+      auto y = executor.Run(op, {a, b}, {});
+      ASSERT_TRUE(y.ok());
+      EXPECT_TRUE(std::isnan(y.value()[0].GetAsDouble(0))) << op << " must propagate NaN in either operand";
+    }
+  }
+  auto relu = executor.Run("relu", {with_nan}, {});
+  ASSERT_TRUE(relu.ok());
+  EXPECT_TRUE(std::isnan(relu.value()[0].GetAsDouble(0)));
+
+  // Float to integer casts saturate and map NaN to 0 instead of being undefined.
+  const HostTensor wide = HostTensor::FromVector<float>(Shape{4}, {300.0f, -7.5f, static_cast<float>(nan), 1e30f});
+  auto to_u8 = executor.Run("cast", {wide}, {{"dtype", DType::kU8}});
+  ASSERT_TRUE(to_u8.ok()) << to_u8.status().message();
+  EXPECT_EQ(to_u8.value()[0].ToDoubles(), (std::vector<double>{255, 0, 0, 255}));
+  auto to_i32 = executor.Run("cast", {wide}, {{"dtype", DType::kI32}});
+  ASSERT_TRUE(to_i32.ok());
+  EXPECT_EQ(to_i32.value()[0].ToDoubles(), (std::vector<double>{300, -7, 0, 2147483647}));
+
+  // A shape whose byte size overflows is an error, not a tiny allocation.
+  auto huge = registries.ops.Infer("fill", {}, {{"shape", Shape{int64_t{1} << 32, int64_t{1} << 32}}});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("[fill] output 0: expected a size that fits in 64 bits"), std::string::npos)
+      << huge.status().message();
+
+  // A step larger than the axis takes the first element (no overflow).
+  const HostTensor five = HostTensor::FromVector<float>(Shape{5}, {1, 2, 3, 4, 5});
+  auto first = executor.Run("slice", {five},
+                            {{"start", std::vector<int64_t>{0}},
+                             {"stop", std::vector<int64_t>{5}},
+                             {"step", std::vector<int64_t>{std::numeric_limits<int64_t>::max()}}});
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first.value()[0].ToDoubles(), std::vector<double>{1});
 }
 
 }  // namespace

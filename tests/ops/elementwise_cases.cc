@@ -87,6 +87,44 @@ std::vector<OpTestCase> ElementwiseCases() {
   cases.push_back(Binary("maximum", [](double a, double b) { return std::max(a, b); }, {4, 3}, {3}));
   cases.push_back(Binary("minimum", [](double a, double b) { return std::min(a, b); }, {4, 3}, {4, 3}));
   cases.push_back(Binary("pow", [](double a, double b) { return std::pow(a, b); }, {4, 3}, {4, 3}, 0.5, 2.0));
+  cases.back().bad_inputs.push_back({{I64({2}), I64({2})}, {}, "a: expected a floating-point dtype"});
+  OpTestCase integer_div = Binary("div", [](double a, double b) { return std::trunc(a / b); }, {4}, {4}, 1, 9,
+                                  "integer");
+  integer_div.inputs = {{I64({4}), 1, 100}, {I64({4}), 1, 9}};
+  integer_div.check_grad = false;
+  integer_div.bad_values = {{{{I64({4}), 1, 100}, {I64({4}), 0, 0, std::vector<double>{3, 0, 2, 1}}},
+                             {},
+                             "b: expected no zero divisor for integer division, got 0 at element 1"},
+                            {{{I64({2}), 0, 0, std::vector<double>{-9223372036854775808.0, 4}}, {I64({1}), 0, 0,
+                              std::vector<double>{-1}}},
+                             {},
+                             "divided by -1 overflows"}};
+  cases.push_back(integer_div);
+
+  // pow_grad at the limits: a = 0 with b >= 0 gives db = 0 (not 0 * -inf),
+  // b = 0 gives da = 0.
+  OpTestCase pow_grad;
+  pow_grad.name = "pow_grad";
+  pow_grad.op = "pow_grad";
+  pow_grad.inputs = {{F32({6}), 0, 0, std::vector<double>{0.0, 0.0, 0.5, 2.0, 1.5, 0.0}},
+                     {F32({6}), 0, 0, std::vector<double>{2.0, 0.0, 0.0, 1.5, -1.0, 3.0}},
+                     {F32({6}), 0, 0, std::vector<double>{0.0, 1.0, 1.0, std::pow(2.0, 1.5), 1 / 1.5, 0.0}},
+                     {F32({6}), 0, 0, std::vector<double>{1.0, -2.0, 0.5, 0.25, 3.0, 1.0}}};
+  pow_grad.reference = [](const std::vector<HostTensor>& in, const AttrMap&) {
+    HostTensor da(in[0].desc()), db(in[0].desc());
+    for (int64_t i = 0; i < 6; ++i) {
+      const double a = in[0].GetAsDouble(i), b = in[1].GetAsDouble(i), y = in[2].GetAsDouble(i);
+      const double g = in[3].GetAsDouble(i);
+      da.SetFromDouble(i, b == 0 ? 0.0 : g * b * std::pow(a, b - 1));
+      db.SetFromDouble(i, a == 0 && b >= 0 ? 0.0 : g * y * std::log(a));
+    }
+    return std::vector<HostTensor>{da, db};
+  };
+  pow_grad.check_grad = false;
+  pow_grad.check_sbp = true;
+  pow_grad.bad_inputs = {{{F32({6}), F32({6}), F32({6}), F32({5})}, {}, "dy: expected shape [6]"},
+                         {{I64({6}), I64({6}), I64({6}), I64({6})}, {}, "expected a floating-point dtype"}};
+  cases.push_back(pow_grad);
 
   for (const char* op : {"maximum_grad", "minimum_grad"}) {
     const bool is_max = std::string(op) == "maximum_grad";
@@ -155,9 +193,23 @@ std::vector<OpTestCase> ElementwiseCases() {
       return std::pow(x, s);
     }, name == "scalar_pow" ? 0.2 : -1.0, 2.0, {{"scalar", s}});
     c.bad_inputs = {{{F32({2})}, {}, "attribute scalar: expected a value"},
-                    {{TensorDesc{Shape{2}, DType::kBool}}, {{"scalar", 1.0}}, "expected a numeric dtype"}};
+                    {{TensorDesc{Shape{2}, DType::kBool}}, {{"scalar", 1.0}}, "expected"}};
+    if (name != "scalar_pow") {
+      c.bad_inputs.push_back({{I64({2})}, {{"scalar", 0.5}}, "attribute scalar: expected an integer in the range of i64"});
+    }
     cases.push_back(c);
   }
+  OpTestCase integer_scale = Unary("scalar_mul", [](double x) { return 3 * x; }, -50, 50, {{"scalar", 3.0}}, "i64");
+  integer_scale.inputs = {{I64({5, 3}), -50, 50}};
+  integer_scale.check_grad = false;
+  integer_scale.bad_inputs = {{{TensorDesc{Shape{2}, DType::kI32}}, {{"scalar", 3e10}}, "in the range of i32"}};
+  cases.push_back(integer_scale);
+  OpTestCase integer_div_scalar = Unary("scalar_div", [](double x) { return std::trunc(x / 4); }, -50, 50,
+                                        {{"scalar", 4.0}}, "i64");
+  integer_div_scalar.inputs = {{I64({5, 3}), -50, 50}};
+  integer_div_scalar.check_grad = false;
+  integer_div_scalar.bad_inputs = {{{I64({2})}, {{"scalar", 0.0}}, "expected a nonzero divisor"}};
+  cases.push_back(integer_div_scalar);
   // The exponents f32 scalar_pow hands to oneDNN (2.5 above takes the loop).
   for (const auto& [s, variant, low] : {std::tuple{2.0, "square", -2.0}, std::tuple{0.5, "sqrt", 0.2},
                                         std::tuple{-1.0, "reciprocal", 0.2}}) {
