@@ -56,8 +56,10 @@ class DnnlEltwise final : public Kernel {
 
   void Build(int64_t count, const EltwiseAlgorithm& algorithm) {
     using dnnl::memory;
+    cached_ = false;  // a Build that throws leaves nothing half-cached
     const dnnl::engine& engine = DnnlCpuEngine();
     const memory::desc desc = DnnlF32PlainDesc({count});
+    const dnnl::primitive_attr attributes = DnnlUserScratchpadAttr();
     if (backward_) {
       // The forward descriptor is only the hint oneDNN requires for backward.
       const dnnl::eltwise_forward::primitive_desc hint(
@@ -65,23 +67,29 @@ class DnnlEltwise final : public Kernel {
                                       algorithm.beta),
           engine);
       const dnnl::eltwise_backward::primitive_desc descriptor(
-          dnnl::eltwise_backward::desc(algorithm.kind, desc, desc, algorithm.alpha, algorithm.beta), engine, hint);
+          dnnl::eltwise_backward::desc(algorithm.kind, desc, desc, algorithm.alpha, algorithm.beta), attributes,
+          engine, hint);
       primitive_ = dnnl::eltwise_backward(descriptor);
+      scratchpad_ = memory(descriptor.scratchpad_desc(), engine);
       in_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
       dy_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
       out_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
-      arguments_ = {{DNNL_ARG_SRC, in_memory_}, {DNNL_ARG_DIFF_DST, dy_memory_}, {DNNL_ARG_DIFF_SRC, out_memory_}};
+      arguments_ = {{DNNL_ARG_SRC, in_memory_},
+                    {DNNL_ARG_DIFF_DST, dy_memory_},
+                    {DNNL_ARG_DIFF_SRC, out_memory_},
+                    {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     } else {
       // forward_inference: nothing is kept for a backward primitive, whose
       // inputs our graph passes explicitly.
       const dnnl::eltwise_forward::primitive_desc descriptor(
           dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm.kind, desc, algorithm.alpha,
                                       algorithm.beta),
-          engine);
+          attributes, engine);
       primitive_ = dnnl::eltwise_forward(descriptor);
+      scratchpad_ = memory(descriptor.scratchpad_desc(), engine);
       in_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
       out_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
-      arguments_ = {{DNNL_ARG_SRC, in_memory_}, {DNNL_ARG_DST, out_memory_}};
+      arguments_ = {{DNNL_ARG_SRC, in_memory_}, {DNNL_ARG_DST, out_memory_}, {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     }
     count_ = count;
     algorithm_ = algorithm;
@@ -97,7 +105,7 @@ class DnnlEltwise final : public Kernel {
   EltwiseAlgorithm algorithm_;
   dnnl::primitive primitive_;
   dnnl::memory in_memory_;  ///< x, the forward input (both directions)
-  dnnl::memory dy_memory_, out_memory_;
+  dnnl::memory dy_memory_, out_memory_, scratchpad_;
   std::unordered_map<int, dnnl::memory> arguments_;
 };
 

@@ -17,6 +17,15 @@ namespace ofl {
 /// thread-safe, so every kernel on every thread shares it.
 dnnl::engine& DnnlCpuEngine();
 
+/// Attributes with a user-owned scratchpad. Every cached primitive uses it
+/// and keeps its own scratchpad memory: oneDNN's default scratchpad belongs
+/// to the creating thread, and the runtime may call a kernel from another.
+inline dnnl::primitive_attr DnnlUserScratchpadAttr() {
+  dnnl::primitive_attr attributes;
+  attributes.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attributes;
+}
+
 /// A CPU stream on DnnlCpuEngine() for the calling thread. One per thread
 /// rather than one per process because oneDNN does not promise that a
 /// stream may be used by several threads at once, and actors of different

@@ -48,6 +48,7 @@ class DnnlLayerNorm final : public Kernel {
  private:
   void Build(int64_t rows, int64_t cols, float epsilon) {
     using dnnl::memory;
+    cached_ = false;  // a Build that throws leaves nothing half-cached
     const dnnl::engine& engine = DnnlCpuEngine();
     const memory::desc data = DnnlF32PlainDesc({rows, cols});
     const memory::desc statistics = DnnlF32PlainDesc({rows});
@@ -58,8 +59,9 @@ class DnnlLayerNorm final : public Kernel {
         dnnl::layer_normalization_forward::desc(
             dnnl::prop_kind::forward_training, data, statistics, epsilon,
             dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift),
-        engine);
+        DnnlUserScratchpadAttr(), engine);
     primitive_ = dnnl::layer_normalization_forward(descriptor);
+    scratchpad_ = memory(descriptor.scratchpad_desc(), engine);
     x_memory_ = memory(data, engine, DNNL_MEMORY_NONE);
     y_memory_ = memory(data, engine, DNNL_MEMORY_NONE);
     gamma_memory_ = memory(parameter, engine, DNNL_MEMORY_NONE);
@@ -67,7 +69,8 @@ class DnnlLayerNorm final : public Kernel {
     mean_memory_ = memory(statistics, engine, DNNL_MEMORY_NONE);
     variance_memory_ = memory(statistics, engine, DNNL_MEMORY_NONE);
     arguments_ = {{DNNL_ARG_SRC, x_memory_},      {DNNL_ARG_DST, y_memory_},     {DNNL_ARG_SCALE, gamma_memory_},
-                  {DNNL_ARG_SHIFT, beta_memory_}, {DNNL_ARG_MEAN, mean_memory_}, {DNNL_ARG_VARIANCE, variance_memory_}};
+                  {DNNL_ARG_SHIFT, beta_memory_}, {DNNL_ARG_MEAN, mean_memory_}, {DNNL_ARG_VARIANCE, variance_memory_},
+                  {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     rows_ = rows;
     cols_ = cols;
     epsilon_ = epsilon;
@@ -79,7 +82,7 @@ class DnnlLayerNorm final : public Kernel {
   int64_t cols_ = 0;
   float epsilon_ = 0.0f;
   dnnl::primitive primitive_;
-  dnnl::memory x_memory_, y_memory_, gamma_memory_, beta_memory_, mean_memory_, variance_memory_;
+  dnnl::memory x_memory_, y_memory_, gamma_memory_, beta_memory_, mean_memory_, variance_memory_, scratchpad_;
   std::unordered_map<int, dnnl::memory> arguments_;
 };
 

@@ -39,6 +39,7 @@ class DnnlSoftmaxGrad final : public Kernel {
  private:
   void Build(int64_t rows, int64_t extent) {
     using dnnl::memory;
+    cached_ = false;  // a Build that throws leaves nothing half-cached
     const dnnl::engine& engine = DnnlCpuEngine();
     const memory::desc desc = DnnlF32PlainDesc({rows, extent});
     constexpr int kAxis = 1;
@@ -48,12 +49,17 @@ class DnnlSoftmaxGrad final : public Kernel {
                                        kAxis),
         engine);
     const dnnl::softmax_v2_backward::primitive_desc descriptor(
-        dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, desc, desc, desc, kAxis), engine, hint);
+        dnnl::softmax_v2_backward::desc(dnnl::algorithm::softmax_accurate, desc, desc, desc, kAxis),
+        DnnlUserScratchpadAttr(), engine, hint);
     primitive_ = dnnl::softmax_v2_backward(descriptor);
+    scratchpad_ = memory(descriptor.scratchpad_desc(), engine);
     y_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
     dy_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
     dx_memory_ = memory(desc, engine, DNNL_MEMORY_NONE);
-    arguments_ = {{DNNL_ARG_DST, y_memory_}, {DNNL_ARG_DIFF_DST, dy_memory_}, {DNNL_ARG_DIFF_SRC, dx_memory_}};
+    arguments_ = {{DNNL_ARG_DST, y_memory_},
+                  {DNNL_ARG_DIFF_DST, dy_memory_},
+                  {DNNL_ARG_DIFF_SRC, dx_memory_},
+                  {DNNL_ARG_SCRATCHPAD, scratchpad_}};
     rows_ = rows;
     extent_ = extent;
     cached_ = true;
@@ -63,7 +69,7 @@ class DnnlSoftmaxGrad final : public Kernel {
   int64_t rows_ = 0;
   int64_t extent_ = 0;
   dnnl::softmax_v2_backward primitive_;
-  dnnl::memory y_memory_, dy_memory_, dx_memory_;
+  dnnl::memory y_memory_, dy_memory_, dx_memory_, scratchpad_;
   std::unordered_map<int, dnnl::memory> arguments_;
 };
 
