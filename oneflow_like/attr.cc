@@ -1,5 +1,6 @@
 #include "oneflow_like/attr.h"
 
+#include <charconv>
 #include <sstream>
 
 namespace ofl {
@@ -8,6 +9,20 @@ std::string AttrTypeName(const AttrValue& value) {
   static const char* const kNames[] = {"bool", "int", "float", "string", "ints", "floats", "dtype", "shape"};
   return kNames[value.index()];
 }
+
+namespace {
+
+// Shortest text that reads back to the same double, with a decimal point
+// (or exponent, or nan/inf) so that it never looks like an integer.
+std::string FloatToString(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  std::string text(buffer, result.ptr);
+  if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
+  return text;
+}
+
+}  // namespace
 
 std::string AttrValueToString(const AttrValue& value) {
   std::ostringstream out;
@@ -19,15 +34,18 @@ std::string AttrValueToString(const AttrValue& value) {
         } else if constexpr (std::is_same_v<T, int64_t>) {
           out << v;
         } else if constexpr (std::is_same_v<T, double>) {
-          out.precision(17);
-          out << v;
-          if (out.str().find_first_of(".eEn") == std::string::npos) out << ".0";
+          out << FloatToString(v);
         } else if constexpr (std::is_same_v<T, std::string>) {
           out << '"' << v << '"';
-        } else if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
-                             std::is_same_v<T, std::vector<double>>) {
+        } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
           out << "[";
           for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+          out << "]";
+        } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+          // Every element keeps a decimal point so that the text form tells
+          // a float list from an int list ([1.0, 2.0] vs [1, 2]).
+          out << "[";
+          for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << FloatToString(v[i]);
           out << "]";
         } else if constexpr (std::is_same_v<T, DType>) {
           out << DTypeName(v);

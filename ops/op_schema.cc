@@ -126,9 +126,11 @@ StatusOr<InferredOp> OpRegistry::Infer(const std::string& op, const std::vector<
 
 StatusOr<std::vector<SbpSignature>> OpRegistry::Signatures(const std::string& op,
                                                            const std::vector<TensorDesc>& inputs,
-                                                           const AttrMap& attrs) const {
+                                                           const AttrMap& attrs, int64_t split_parts) const {
   OFL_ASSIGN_OR_RETURN(const OpSchema* schema, Get(op));
-  OpView view{schema->name, inputs, attrs, InputNames(*schema, inputs.size())};
+  OFL_CHECK_OR_RETURN(split_parts >= 0)
+      << "[" << op << "] signatures: expected a piece count >= 0 (0 = any), got " << split_parts;
+  OpView view{schema->name, inputs, attrs, InputNames(*schema, inputs.size()), split_parts};
   return schema->sbp(view);
 }
 

@@ -23,6 +23,10 @@ struct OpView {
   const std::vector<TensorDesc>& inputs;
   const AttrMap& attrs;
   std::vector<std::string> input_names;  ///< argument names, for messages
+  /// The number of pieces a Split of this signature list will cut a tensor
+  /// into along one mesh axis; 0 = unknown: list only signatures valid for
+  /// any count. Only SBP functions read it (inference never depends on it).
+  int64_t split_parts = 0;
 
   const TensorDesc& in(int i) const { return inputs[i]; }
   int num_inputs() const { return static_cast<int>(inputs.size()); }
@@ -118,6 +122,10 @@ struct OpSchema {
   SbpFn sbp;
   GradFn grad;  ///< empty when the op is not differentiable
   OpExample example;
+  /// Set by ops whose SBP list reads OpView::split_parts (reshape): their
+  /// list differs per piece count, so N-D deduction asks once per mesh axis
+  /// extent and checks nested splits of one tensor axis separately.
+  bool signatures_depend_on_split_parts = false;
 };
 
 /// The result of checking and inferring one op instance.
@@ -142,9 +150,11 @@ class OpRegistry {
   /// mistyped attributes, and runs inference.
   StatusOr<InferredOp> Infer(const std::string& op, const std::vector<TensorDesc>& inputs,
                              const AttrMap& attrs) const;
-  /// The 1-D SBP signatures of an instance whose attrs were returned by Infer.
+  /// The 1-D SBP signatures of an instance whose attrs were returned by Infer,
+  /// valid when a Split cuts a tensor into `split_parts` pieces (0 = any
+  /// count: only the signatures valid whatever the count; see OpView).
   StatusOr<std::vector<SbpSignature>> Signatures(const std::string& op, const std::vector<TensorDesc>& inputs,
-                                                 const AttrMap& attrs) const;
+                                                 const AttrMap& attrs, int64_t split_parts = 0) const;
 
  private:
   std::map<std::string, OpSchema> schemas_;

@@ -11,6 +11,8 @@
 #include "ops/embedding/embedding.h"
 #include "ops/random/random.h"
 #include "ops/optimizer/optimizer.h"
+#include "ops/schedule/schedule.h"
+#include "ops/fused/fused.h"
 
 namespace ofl {
 
@@ -29,6 +31,8 @@ Status RegisterAllOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(RegisterEmbeddingOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterRandomOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterOptimizerOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterScheduleOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterFusedOps(ops, kernels));
   return Status::Ok();
 }
 

@@ -57,4 +57,13 @@ void AddUnique(std::vector<SbpSignature>& list, SbpSignature signature);
 /// Every combination of one 1-D signature per mesh dimension.
 std::vector<NdSbpSignature> ExpandToNd(const std::vector<SbpSignature>& one_d, int mesh_rank);
 
+/// Every combination of one signature of per_axis[d] on mesh dimension d
+/// (lists may differ when an op's list depends on the piece count, i.e. on
+/// the mesh extent); the last dimension varies fastest. Empty when any list
+/// is; all signatures must have the same numbers of inputs and outputs.
+std::vector<NdSbpSignature> ExpandToNd(const std::vector<std::vector<SbpSignature>>& per_axis);
+
+/// Mesh dimension `mesh_axis` of `signature` as a 1-D signature (no note).
+SbpSignature SignatureOnMeshAxis(const NdSbpSignature& signature, int mesh_axis);
+
 }  // namespace ofl

@@ -1,5 +1,8 @@
 // reshape and identity: ops whose output holds x's elements in x's order,
 // so every kernel is one copy of the piece.
+#include <algorithm>
+#include <string>
+
 #include "ops/common/infer_helpers.h"
 #include "ops/layout/layout_internal.h"
 
@@ -47,7 +50,21 @@ int64_t ProductBefore(const Shape& shape, int axis) {
 
 // x axis k and y axis j cut the element order at the same places when the
 // extents before them multiply to the same number and their own extents
-// are equal: then the first half of x along k is the first half of y along j.
+// are equal: then the first half of x along k is the first half of y along j,
+// whatever the number of pieces.
+//
+// With n = op.split_parts pieces known, a merge or split of axes keeps the
+// Split too: when the products before k and j are equal, one extent is a
+// multiple of the other and the smaller one divides into n, the balanced
+// split of the smaller extent, scaled by the ratio, is the balanced split of
+// the larger. Say x [4, 3, 2] -> y [12, 2] on 2 devices: S(0) of x gives
+// cpu:0 rows 0-1 (elements 0-11) and S(0) of y gives cpu:0 rows 0-5, the
+// same elements 0-11 in the same order, so the piece kernel stays one copy.
+// With 3 devices x's 4 rows do not divide: pieces of 2, 1, 1 rows are 12,
+// 6, 6 elements while y's 12 rows give 4, 4, 4 rows of 8 elements each, so
+// the signature is not listed.
+// Neither is it for n = 0 (unknown), which the N-D deduction and boxing
+// treat as "valid for any count".
 std::vector<SbpSignature> ReshapeSignatures(const OpView& op) {
   const Shape& in = op.in(0).shape;
   const Shape out = ResolveReshape(op).ValueOrThrow();
@@ -70,6 +87,28 @@ std::vector<SbpSignature> ReshapeSignatures(const OpView& op) {
                           "and cpu:1's second half the second")
                     .Build());
       break;
+    }
+  }
+  const int64_t parts = op.split_parts;
+  for (int k = 0; k < in.rank() && parts > 0; ++k) {
+    for (int j = 0; j < out.rank(); ++j) {
+      const int64_t smaller = std::min(in[k], out[j]);
+      const int64_t larger = std::max(in[k], out[j]);
+      if (smaller <= 0 || larger % smaller != 0 || smaller % parts != 0) continue;
+      if (ProductBefore(in, k) != ProductBefore(out, j)) continue;
+      AddUnique(list,
+                SignatureBuilder(1, 1)
+                    .Input(0, Sbp::Split(k))
+                    .Output(0, Sbp::Split(j))
+                    .Note("only for " + std::to_string(parts) +
+                          " pieces: e.g. [4, 3, 2] -> [12, 2] keeps S(0) on 2 devices, cpu:0 holding x "
+                          "rows 0-1 = y rows 0-5 = elements 0-11; here x axis " +
+                          std::to_string(k) + " (extent " + std::to_string(in[k]) + ") and y axis " +
+                          std::to_string(j) + " (extent " + std::to_string(out[j]) +
+                          ") have the same element count before them, one extent is a multiple of the other "
+                          "and the smaller divides by " +
+                          std::to_string(parts) + ", so piece i of x is, element for element, piece i of y")
+                    .Build());
     }
   }
   AddPartialSignatures(list, 1, 1, op.in(0).dtype, /*with_max=*/true);
@@ -99,6 +138,7 @@ OpSchema ReshapeSchema() {
     return std::vector<TensorDesc>{{shape, op.in(0).dtype}};
   };
   schema.sbp = ReshapeSignatures;
+  schema.signatures_depend_on_split_parts = true;  // merged/split axes keep S only for some counts
   schema.grad = [](GradContext& ctx) -> Status {
     if (!ctx.needs_input_grad[0]) return Status::Ok();
     OFL_ASSIGN_OR_RETURN(ctx.input_grads[0], ctx.Emit1("reshape", {ctx.output_grads[0]},

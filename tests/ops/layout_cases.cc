@@ -234,6 +234,16 @@ std::vector<OpTestCase> LayoutCases() {
                        ReshapeReference({3, 4})));
   cases.push_back(
       Case("reshape", "i32", {{Desc({2, 6}, i32), -9, 9}}, {{"shape", Shape{12}}}, ReshapeReference({12})));
+  // Merged and split axes keep a Split when the piece count divides the
+  // smaller extent: [B, T, D] -> [B*T, D] keeps S(0) on 2 and 4 pieces (B=4),
+  // [6, 2] -> [2, 3, 2] keeps S(0) on 2, and [B, T, 3D] -> [B, T, H, 3, Dh]
+  // keeps the head split S(2) on 2 (H=2).
+  cases.push_back(Case("reshape", "merge_batch", {{F32({4, 3, 2})}}, {{"shape", Shape{12, 2}}},
+                       ReshapeReference({12, 2})));
+  cases.push_back(Case("reshape", "split_rows", {{F32({6, 2})}}, {{"shape", Shape{2, 3, 2}}},
+                       ReshapeReference({2, 3, 2})));
+  cases.push_back(Case("reshape", "heads", {{F32({2, 3, 12})}}, {{"shape", Shape{2, 3, 2, 3, 2}}},
+                       ReshapeReference({2, 3, 2, 3, 2})));
 
   // transpose
   auto transpose = [](Ints perm) {

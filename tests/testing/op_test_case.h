@@ -91,6 +91,8 @@ std::vector<OpTestCase> LossCases();
 std::vector<OpTestCase> EmbeddingCases();
 std::vector<OpTestCase> RandomCases();
 std::vector<OpTestCase> OptimizerCases();
+std::vector<OpTestCase> ScheduleCases();
+std::vector<OpTestCase> FusedCases();
 
 // Helpers for writing references.
 /// y[i] = f(x[i]) in double, dtype of x.

@@ -16,4 +16,8 @@ int RunOpsCommand(const std::vector<std::string>& args);
 /// compares the assembled result with the whole one.
 int RunSelfCheckCommand(const std::vector<std::string>& args);
 
+/// `ofl compile JOB.txt [--out DIR] [--no-fusion] [--inference]`: compiles a
+/// saved job (IR text) and writes the plan as protobuf, text and dot.
+int RunCompileCommand(const std::vector<std::string>& args);
+
 }  // namespace ofl::cli

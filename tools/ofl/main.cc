@@ -14,7 +14,10 @@ void PrintUsage() {
                "                                     SBP signatures, gradient, kernels\n"
                "  selfcheck [--devices 2,4] [--json FILE]\n"
                "                                     run every op whole and under every SBP\n"
-               "                                     signature on virtual CPU devices and compare\n";
+               "                                     signature on virtual CPU devices and compare\n"
+               "  compile JOB.txt [--out DIR] [--no-fusion] [--inference]\n"
+               "                                     compile a saved job (IR text) into a plan:\n"
+               "                                     DIR/plan.pb, plan.txt, plan.dot and a summary\n";
 }
 
 }  // namespace
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "ops") return ofl::cli::RunOpsCommand(args);
     if (command == "selfcheck") return ofl::cli::RunSelfCheckCommand(args);
+    if (command == "compile") return ofl::cli::RunCompileCommand(args);
   } catch (const std::exception& error) {
     std::cerr << "ofl " << command << ": " << error.what() << "\n";
     return 1;

@@ -33,10 +33,15 @@ std::string Join(const std::vector<std::string>& names) {
   return text;
 }
 
-// Signatures of the op's example, or the reason there are none.
+// The notes are worked two-device examples, so the listing is the one for
+// 2 pieces (reshape adds count-dependent signatures that hold for 2).
+constexpr int64_t kExampleDevices = 2;
+
+// Signatures of the op's example on two devices, or the reason there are none.
 StatusOr<std::vector<SbpSignature>> ExampleSignatures(const OpRegistry& ops, const OpSchema& schema) {
-  OFL_ASSIGN_OR_RETURN(InferredOp inferred, ops.Infer(schema.name, schema.example.inputs, schema.example.attrs));
-  return ops.Signatures(schema.name, schema.example.inputs, inferred.attrs);
+  OFL_ASSIGN_OR_RETURN(InferredOp inferred,
+                       ops.Infer(schema.name, schema.example.inputs, schema.example.attrs));
+  return ops.Signatures(schema.name, schema.example.inputs, inferred.attrs, kExampleDevices);
 }
 
 void WriteJson(const Registries& registries) {
@@ -101,7 +106,8 @@ void WriteText(const Registries& registries) {
       const std::string dtypes = DevicesText(registries.kernels, name, device);
       std::cout << "  " << DeviceTypeName(device) << ": " << (dtypes.empty() ? "-" : dtypes);
     }
-    std::cout << "\n    sbp for " << ExampleText(schema.example) << ":\n";
+    std::cout << "\n    sbp for " << ExampleText(schema.example) << " on " << kExampleDevices
+              << " devices:\n";
     auto signatures = ExampleSignatures(registries.ops, schema);
     if (!signatures.ok()) {
       std::cout << "      (example does not infer: " << signatures.status().message() << ")\n";

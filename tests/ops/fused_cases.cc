@@ -1,0 +1,231 @@
+// Cases of the fused family: bias_add_gelu, bias_add_gelu_grad,
+// adam_update_scaled. References are written from the math in double, not
+// from the unfused ops; the fused-equals-unfused checks are in
+// tests/compiler/fusion_test.cc.
+#include <cmath>
+#include <tuple>
+
+#include "tests/testing/op_test_case.h"
+
+namespace ofl::testing {
+
+namespace {
+
+double GeluErf(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+double GeluTanh(double x) {
+  return 0.5 * x * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+// d/dx of x Phi(x) = Phi(x) + x phi(x).
+double GeluErfDerivative(double x) {
+  return 0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+}
+double GeluTanhDerivative(double x) {
+  const double k = std::sqrt(2.0 / M_PI);
+  const double t = std::tanh(k * (x + 0.044715 * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+}
+
+// x + bias[channel of element i] for bias along `axis_attr` of x.
+double PreActivation(const HostTensor& x, const HostTensor& bias, int64_t axis_attr, int64_t i) {
+  const Shape& s = x.shape();
+  const int axis = static_cast<int>(axis_attr < 0 ? axis_attr + s.rank() : axis_attr);
+  int64_t inner = 1;
+  for (int k = axis + 1; k < s.rank(); ++k) inner *= s[k];
+  return x.GetAsDouble(i) + bias.GetAsDouble((i / inner) % s[axis]);
+}
+
+bool TanhForm(const AttrMap& attrs) { return attrs.GetString("approximate") == "tanh"; }
+
+TensorDesc BiasOf(const TensorDesc& x, int64_t axis) {
+  const int rank = x.shape.rank();
+  return TensorDesc{Shape{x.shape[static_cast<int>(axis < 0 ? axis + rank : axis)]}, x.dtype};
+}
+
+OpTestCase BiasAddGelu(const std::string& variant, TensorDesc x, int64_t axis, AttrMap extra = {}) {
+  OpTestCase c;
+  c.name = variant.empty() ? "bias_add_gelu" : "bias_add_gelu/" + variant;
+  c.op = "bias_add_gelu";
+  // x + bias spans [-4, 4]: both gelu tails and the curved middle.
+  c.inputs = {{x, -3.0, 3.0}, {BiasOf(x, axis), -1.0, 1.0}};
+  c.attrs = extra;
+  c.attrs.Set("axis", axis);
+  c.reference = [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
+    HostTensor y(in[0].desc());
+    for (int64_t i = 0; i < y.NumElements(); ++i) {
+      const double pre = PreActivation(in[0], in[1], attrs.GetInt("axis"), i);
+      y.SetFromDouble(i, TanhForm(attrs) ? GeluTanh(pre) : GeluErf(pre));
+    }
+    return std::vector<HostTensor>{y};
+  };
+  return c;
+}
+
+OpTestCase BiasAddGeluGrad(const std::string& variant, TensorDesc x, int64_t axis, AttrMap extra = {}) {
+  OpTestCase c;
+  c.name = variant.empty() ? "bias_add_gelu_grad" : "bias_add_gelu_grad/" + variant;
+  c.op = "bias_add_gelu_grad";
+  c.inputs = {{x, -1.0, 1.0}, {x, -3.0, 3.0}, {BiasOf(x, axis), -1.0, 1.0}};
+  c.attrs = extra;
+  c.attrs.Set("axis", axis);
+  c.reference = [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
+    HostTensor dx(in[1].desc());
+    for (int64_t i = 0; i < dx.NumElements(); ++i) {
+      const double pre = PreActivation(in[1], in[2], attrs.GetInt("axis"), i);
+      const double derivative = TanhForm(attrs) ? GeluTanhDerivative(pre) : GeluErfDerivative(pre);
+      dx.SetFromDouble(i, derivative * in[0].GetAsDouble(i));
+    }
+    return std::vector<HostTensor>{dx};
+  };
+  // A helper of gradients with no rule of its own.
+  c.check_grad = false;
+  return c;
+}
+
+// Inputs that are state, not data: excluded from gradient checks.
+InputSpec State(TensorDesc desc, double low = -1.0, double high = 1.0) {
+  InputSpec spec{std::move(desc), low, high};
+  spec.differentiable = false;
+  return spec;
+}
+
+InputSpec Fixed(TensorDesc desc, double value) {
+  InputSpec spec = State(std::move(desc));
+  spec.values = std::vector<double>{value};
+  return spec;
+}
+
+std::vector<InputSpec> AdamInputs(const Shape& shape, DType dtype, int64_t step, double scale) {
+  const TensorDesc tensor{shape, dtype};
+  const TensorDesc scalar{Shape{}, dtype};
+  return {State(tensor),       State(tensor),        State(tensor, -0.5, 0.5), State(tensor, 0.0, 0.3),
+          Fixed(scalar, 0.01), Fixed(I64({}), step), Fixed(scalar, scale)};
+}
+
+OpTestCase AdamUpdateScaled(const std::string& variant, Shape shape, DType dtype, int64_t step, double scale,
+                            AttrMap attrs) {
+  OpTestCase c;
+  c.name = variant.empty() ? "adam_update_scaled" : "adam_update_scaled/" + variant;
+  c.op = "adam_update_scaled";
+  c.inputs = AdamInputs(shape, dtype, step, scale);
+  c.attrs = attrs;
+  // PyTorch's Adam/AdamW on grad * grad_scale, from the definition.
+  c.reference = [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
+    const double beta1 = attrs.GetFloat("beta1"), beta2 = attrs.GetFloat("beta2");
+    const double epsilon = attrs.GetFloat("epsilon"), weight_decay = attrs.GetFloat("weight_decay");
+    const bool decoupled = attrs.GetBool("decoupled_weight_decay");
+    const double lr = in[4].GetAsDouble(0);
+    const double t = in[5].GetAsDouble(0);
+    const double scale = in[6].GetAsDouble(0);
+    HostTensor param(in[0].desc()), m(in[2].desc()), v(in[3].desc());
+    for (int64_t i = 0; i < in[0].NumElements(); ++i) {
+      double p = in[0].GetAsDouble(i);
+      double g = in[1].GetAsDouble(i) * scale;
+      if (decoupled) {
+        p *= 1 - lr * weight_decay;
+      } else {
+        g += weight_decay * in[0].GetAsDouble(i);
+      }
+      const double m_new = beta1 * in[2].GetAsDouble(i) + (1 - beta1) * g;
+      const double v_new = beta2 * in[3].GetAsDouble(i) + (1 - beta2) * g * g;
+      const double m_hat = m_new / (1 - std::pow(beta1, t));
+      const double v_hat = v_new / (1 - std::pow(beta2, t));
+      param.SetFromDouble(i, p - lr * m_hat / (std::sqrt(v_hat) + epsilon));
+      m.SetFromDouble(i, m_new);
+      v.SetFromDouble(i, v_new);
+    }
+    return std::vector<HostTensor>{param, m, v};
+  };
+  c.check_grad = false;
+  return c;
+}
+
+}  // namespace
+
+std::vector<OpTestCase> FusedCases() {
+  std::vector<OpTestCase> cases;
+  const DType f64 = DType::kF64;
+  const AttrMap tanh_form = {{"approximate", std::string("tanh")}};
+
+  OpTestCase gelu = BiasAddGelu("", F32({5, 4}), -1);
+  gelu.bad_inputs = {
+      {{F32({5, 4}), F32({5})}, {}, "bias: expected shape [4] (x.shape[1] of x [5, 4]), got [5]"},
+      {{F32({5, 4}), F32({4})}, {{"axis", int64_t{2}}}, "attribute axis"},
+      {{F32({5, 4}), F32({4})}, {{"approximate", std::string("cubic")}}, "attribute approximate"},
+      {{F32({5, 4}), TensorDesc{Shape{4}, f64}}, {}, "bias: expected dtype f32"},
+      {{I64({5, 4}), I64({4})}, {}, "x: expected a floating-point dtype"},
+      {{F32({}), F32({1})}, {}, "x: expected rank >= 1"},
+      {{F32({5, 4}), F32({1, 4})}, {}, "bias: expected rank 1"},
+      {{F32({5, 4})}, {}, "inputs: expected 2, got 1"}};
+  cases.push_back(gelu);
+  cases.push_back(BiasAddGelu("tanh", F32({4, 6}), -1, tanh_form));
+  cases.push_back(BiasAddGelu("axis1_3d", F32({3, 4, 5}), 1));
+  cases.push_back(BiasAddGelu("axis0", F32({3, 4}), 0, tanh_form));
+  cases.push_back(BiasAddGelu("rank1", F32({6}), 0));
+  cases.push_back(BiasAddGelu("f64", TensorDesc{Shape{2, 3, 4}, f64}, -1));
+  OpTestCase bf16 = BiasAddGelu("bf16", TensorDesc{Shape{4, 5}, DType::kBF16}, -1);
+  bf16.rtol = 2e-2;
+  bf16.atol = 2e-2;
+  bf16.check_grad = false;  // the f64 check of the other cases covers the rule
+  cases.push_back(bf16);
+  // More than one oneDNN chunk (16384 elements), with rows that straddle
+  // chunk boundaries both along the bias axis (last) and across it.
+  for (const auto& [variant, shape, axis] : {std::tuple{"chunks_last_axis", Shape{70, 301}, int64_t{-1}},
+                                             std::tuple{"chunks_inner", Shape{5, 61, 71}, int64_t{1}}}) {
+    OpTestCase big = BiasAddGelu(variant, F32(shape), axis);
+    big.check_grad = false;  // finite differences per element would take minutes
+    cases.push_back(big);
+    OpTestCase big_grad = BiasAddGeluGrad(variant, F32(shape), axis);
+    cases.push_back(big_grad);
+  }
+
+  OpTestCase grad = BiasAddGeluGrad("", F32({5, 4}), -1);
+  grad.rtol = 1e-5;
+  grad.atol = 1e-6;
+  grad.bad_inputs = {
+      {{F32({5, 3}), F32({5, 4}), F32({4})}, {}, "dy: expected shape [5, 4] (the shape of x), got [5, 3]"},
+      {{TensorDesc{Shape{5, 4}, f64}, F32({5, 4}), F32({4})}, {}, "dy: expected dtype f32"},
+      {{F32({5, 4}), F32({5, 4}), F32({5})}, {}, "bias: expected shape [4]"},
+      {{F32({5, 4}), F32({5, 4}), F32({4})},
+       {{"approximate", std::string("exact")}},
+       "attribute approximate"},
+      {{F32({5, 4}), F32({5, 4})}, {}, "inputs: expected 3, got 2"}};
+  cases.push_back(grad);
+  cases.push_back(BiasAddGeluGrad("tanh", F32({4, 6}), -1, tanh_form));
+  cases.push_back(BiasAddGeluGrad("axis1_3d", F32({3, 4, 5}), 1));
+  cases.push_back(BiasAddGeluGrad("f64", TensorDesc{Shape{3, 5}, f64}, 0, tanh_form));
+
+  OpTestCase adam = AdamUpdateScaled("", {5, 3}, DType::kF32, 3, 0.4, {});
+  adam.bad_inputs = {
+      {{F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({}), I64({}), F32({1})},
+       {},
+       "grad_scale: expected rank 0"},
+      {{F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({}), I64({}), TensorDesc{Shape{}, f64}},
+       {},
+       "grad_scale: expected dtype f32"},
+      {{F32({5, 3}), F32({3, 5}), F32({5, 3}), F32({5, 3}), F32({}), I64({}), F32({})},
+       {},
+       "grad: expected shape [5, 3]"},
+      {{F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({}), TensorDesc{Shape{}, DType::kI32},
+        F32({})},
+       {},
+       "step: expected dtype i64, got i32"},
+      {{F32({2}), F32({2}), F32({2}), F32({2}), F32({}), I64({}), F32({})},
+       {{"beta2", -0.1}},
+       "attribute beta2: expected a value in [0, 1)"},
+      {{F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({5, 3}), F32({}), I64({})},
+       {},
+       "inputs: expected 7, got 6"}};
+  std::vector<InputSpec> step_zero = AdamInputs({5, 3}, DType::kF32, 0, 0.5);
+  adam.bad_values = {{step_zero, {}, "step: expected a 1-based step >= 1, got 0"}};
+  cases.push_back(adam);
+  cases.push_back(AdamUpdateScaled("unclipped_f64", {4, 3}, f64, 1, 1.0, {}));
+  cases.push_back(AdamUpdateScaled("l2", {3, 4}, DType::kF32, 10, 0.05,
+                                   {{"weight_decay", 0.05}, {"beta1", 0.8}, {"beta2", 0.99}}));
+  cases.push_back(
+      AdamUpdateScaled("adamw", {2, 3, 3}, f64, 7, 0.7,
+                       {{"weight_decay", 0.1}, {"decoupled_weight_decay", true}, {"epsilon", 1e-6}}));
+  cases.push_back(AdamUpdateScaled("scalar_param", {}, f64, 2, 0.25, {}));
+  return cases;
+}
+
+}  // namespace ofl::testing
