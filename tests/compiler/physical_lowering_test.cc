@@ -2,6 +2,7 @@
 // boxing insertion produce) lowered to plans. Boxing actors are also run on
 // host tensors, to check that their copy programs move the logical tensor.
 #include "compiler/lower/physical_lowering.h"
+#include "compiler/boxing/boxing_kind.h"
 
 #include <gtest/gtest.h>
 
@@ -425,6 +426,111 @@ TEST(PhysicalLoweringTest, EveryBoxingKindMovesTheLogicalTensor) {
       EXPECT_EQ(assembled.ToDoubles(), logical.ToDoubles());
     }
   }
+}
+
+// Fills the source pieces of an N-D layout: devices that differ only along
+// Broadcast mesh axes hold equal pieces; along Partial axes the addends are
+// the constant `index` (the device's linear position among the addends) and,
+// on the addend of index 0, the rest, so that the addends sum to the piece.
+void FillNdPieces(const Plan& plan, const std::vector<const Actor*>& producers, const Placement& placement,
+                  const NdSbp& sbp, const HostTensor& logical, std::map<RegisterId, HostTensor>& registers) {
+  int64_t addends = 1;
+  for (int axis = 0; axis < placement.hierarchy().rank(); ++axis) {
+    if (sbp[axis].IsPartial()) addends *= placement.hierarchy()[axis];
+  }
+  for (size_t d = 0; d < producers.size(); ++d) {
+    const std::vector<int64_t> coordinates = placement.MeshCoordinates(static_cast<int>(d));
+    int64_t index = 0;
+    for (int axis = 0; axis < placement.hierarchy().rank(); ++axis) {
+      if (sbp[axis].IsPartial()) index = index * placement.hierarchy()[axis] + coordinates[axis];
+    }
+    HostTensor piece = Slice(logical, Produced(plan, *producers[d]).LogicalRegion());
+    const double others = static_cast<double>(addends - 1) * static_cast<double>(addends) / 2;
+    for (int64_t i = 0; i < piece.NumElements(); ++i) {
+      piece.SetFromDouble(i, index == 0 ? piece.GetAsDouble(i) - others : static_cast<double>(index));
+    }
+    registers[producers[d]->produced] = piece;
+  }
+}
+
+// Every pair of B, S(0), S(1), P on 1-4 devices, on a 2x2 mesh, and
+// between placements ([2] -> [3], [4] -> [2, 2], cpu:0-1 -> cpu:2-3): the
+// node lowers, and running its actors (copy programs, collectives as their
+// derived transfers) reproduces the logical tensor.
+TEST(PhysicalLoweringTest, EveryBoxingPairLowersAndMovesTheLogicalTensor) {
+  const std::vector<Sbp> kinds = {Sbp::Broadcast(), Sbp::Split(0), Sbp::Split(1), Sbp::PartialSum()};
+  auto layouts = [&](int mesh_rank) {
+    std::vector<NdSbp> all = {{}};
+    for (int axis = 0; axis < mesh_rank; ++axis) {
+      std::vector<NdSbp> longer;
+      for (const NdSbp& prefix : all) {
+        for (const Sbp& sbp : kinds) {
+          NdSbp next = prefix;
+          next.push_back(sbp);
+          longer.push_back(next);
+        }
+      }
+      all = longer;
+    }
+    return all;
+  };
+  auto devices = [](std::vector<int> indices, Shape mesh) {
+    std::vector<DeviceId> ids;
+    for (int index : indices) ids.push_back(DeviceId{DeviceType::kCPU, 0, index});
+    return Placement::Create(DeviceType::kCPU, ids, mesh).ValueOrThrow();
+  };
+  std::vector<std::pair<Placement, Placement>> moves;
+  for (int n = 1; n <= 4; ++n) moves.emplace_back(Placement::Linear(DeviceType::kCPU, n), Placement::Linear(DeviceType::kCPU, n));
+  const Placement mesh = Placement::Mesh(DeviceType::kCPU, Shape{2, 2}).ValueOrThrow();
+  moves.emplace_back(mesh, mesh);
+  moves.emplace_back(Placement::Linear(DeviceType::kCPU, 2), Placement::Linear(DeviceType::kCPU, 3));
+  moves.emplace_back(Placement::Linear(DeviceType::kCPU, 4), mesh);
+  moves.emplace_back(devices({0, 1}, Shape{2}), devices({2, 3}, Shape{2}));
+  const Shape shape{5, 3};
+  const HostTensor logical = Iota(shape);
+  int lowered = 0;
+  for (const auto& [from_placement, to_placement] : moves) {
+    for (const NdSbp& from : layouts(from_placement.hierarchy().rank())) {
+      for (const NdSbp& to : layouts(to_placement.hierarchy().rank())) {
+        SCOPED_TRACE(NdSbpToString(from) + " on " + from_placement.ToString() + " -> " + NdSbpToString(to) + " on " +
+                     to_placement.ToString());
+        Graph graph;
+        const ValueId x = Input(graph, "x", F32({5, 3}), from_placement, from);
+        int mesh_axis = -1;
+        const compiler::BoxingKind kind = compiler::ClassifyBoxing(from_placement, from, to_placement, to, &mesh_axis);
+        const ValueId moved = Boxing(graph, "move", x, compiler::BoxingKindName(kind), to_placement, to);
+        if (to_placement.hierarchy().rank() >= 2 && mesh_axis >= 0) {
+          graph.mutable_node(graph.value(moved).producer).attrs.Set("mesh_axis", static_cast<int64_t>(mesh_axis));
+        }
+        StatusOr<Plan> plan = LowerToPlan(graph, Ops());
+        ASSERT_TRUE(plan.ok()) << plan.status().message();
+        ASSERT_TRUE(ValidatePlan(plan.value()).ok());
+        ++lowered;
+        std::vector<const Actor*> move = ActorsOf(plan.value(), "move");
+        if (kind == compiler::BoxingKind::kIdentity) move = ActorsOf(plan.value(), "x");
+        ASSERT_EQ(move.size(), static_cast<size_t>(to_placement.num_devices()));
+        std::map<RegisterId, HostTensor> registers;
+        FillNdPieces(plan.value(), ActorsOf(plan.value(), "x"), from_placement, from, logical, registers);
+        RunBoxingActors(plan.value(), registers);
+        // One representative per copy class (coordinate 0 along Broadcast
+        // axes); Partial addends and Split pieces are summed into zeros.
+        HostTensor assembled(F32({5, 3}));
+        for (size_t d = 0; d < move.size(); ++d) {
+          const std::vector<int64_t> coordinates = to_placement.MeshCoordinates(static_cast<int>(d));
+          bool representative = true;
+          for (int axis = 0; axis < to_placement.hierarchy().rank(); ++axis) {
+            representative = representative && (!to[axis].IsBroadcast() || coordinates[axis] == 0);
+          }
+          const BlobDesc& blob = Produced(plan.value(), *move[d]);
+          if (!representative || blob.LogicalRegion().Empty()) continue;
+          CopyRegion(registers.at(move[d]->produced).AsBlob(), blob.LogicalRegion(), assembled.AsBlob(),
+                     Region::Whole(shape), blob.LogicalRegion(), /*accumulate=*/true);
+        }
+        EXPECT_EQ(assembled.ToDoubles(), logical.ToDoubles());
+      }
+    }
+  }
+  EXPECT_EQ(lowered, 4 * 16 + 256 + 16 + 64 + 16);
 }
 
 TEST(PhysicalLoweringTest, GeneralBoxingBetweenPlacementsCopiesOverlaps) {
