@@ -17,8 +17,10 @@
 //   * Build() and Compile() return that error; status() shows it at once.
 //     Compile() adds the errors only the compiler can find (e.g. an SBP
 //     hint that no signature of the op satisfies), named by op.
-//   Messages begin with "[api]" and then name the op ('block0/fc1/matmul')
-//   or tensor ('x', 'fc1.weight') with what was expected and what was found.
+//   Build-time messages begin with "[api]" and then name the op
+//   ('block0/fc1/matmul') or tensor ('x', 'fc1.weight') with what was
+//   expected and what was found; compile-time ones begin with the pass
+//   ("[sbp_deduction] ...") and name the node the same way.
 //
 // Names: an op is named "<scope>/<op>" made unique with a counter
 // ("h0/attn/matmul", "h0/attn/matmul_1"); a variable "<scope>/<name>"

@@ -238,6 +238,19 @@ Status ValidatePlan(const Plan& plan) {
     OFL_CHECK_OR_RETURN(plan.registers[i].consumers == consumers[i])
         << "[plan] register r" << i << ": its consumer list differs from the actors that read it";
   }
+  // At most one in-place writer per register: each writer waits for every
+  // other consumer to free the register, so two writers would wait forever.
+  std::vector<ActorId> writer(plan.registers.size(), -1);
+  for (const Actor& actor : plan.actors) {
+    for (const ActorInput& input : actor.inputs) {
+      if (!input.mutated) continue;
+      ActorId& first = writer[input.register_id];
+      OFL_CHECK_OR_RETURN(first < 0 || first == actor.id)
+          << "[plan] register r" << input.register_id << " is written in place by a" << first << " and a"
+          << actor.id << ": expected at most one in-place writer per register";
+      first = actor.id;
+    }
+  }
   for (const FeedDesc& feed : plan.feeds) {
     for (const TensorPiece& piece : feed.pieces) {
       OFL_RETURN_IF_ERROR(

@@ -14,12 +14,15 @@
 // - Credit protocol: a producer sends ready(register) to every actor of
 //   RegisterDesc::consumers; a consumer acts when every input is ready and its
 //   produced register has a free copy, then sends ready downstream and
-//   free(register) upstream. An actor with no inputs acts once per step
+//   free(register) upstream. Ready and free are per register, not per input:
+//   an actor that reads one register through several inputs (mul(g, g)) is
+//   listed once among its consumers, gets one ready and sends one free. An actor with no inputs acts once per step
 //   (input actors when the step's feed has arrived).
 // - In-place inputs (ActorInput::mutated, e.g. adam_update's param, m, v)
 //   write a persistent (variable) register. The runtime lets such a consumer
 //   act only after every other consumer of that register has freed it for
 //   this step, so readers see the old value and the next step the new one.
+//   A register has at most one in-place writer (ValidatePlan checks).
 // - Compute actors run the kernel of op `nodes[node].op` with attrs
 //   `nodes[node].attrs` (the logical attrs). Each input and output is a
 //   TensorArg{blob, BlobDesc::logical_shape, BlobDesc::offset}: kernels see

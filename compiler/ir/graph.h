@@ -128,7 +128,8 @@ class Graph {
   /// The live node named `name`, or -1 (names are fixed when a node is
   /// added; the last node added under a name wins).
   NodeId FindNode(const std::string& name) const;
-  /// The live node that produces `value` (-1 for a dangling value).
+  /// The node that produces `value` (every value has one; a removed node
+  /// may still be returned for a value that is no longer used).
   const Node& producer(ValueId value) const { return nodes_.at(values_.at(value).producer); }
 
   // ---- rewriting ------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "compiler/ir/graph_text.h"
 
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <sstream>
 #include <unordered_map>
@@ -15,6 +16,10 @@ namespace {
 std::string Quote(const std::string& text) {
   std::string quoted = "\"";
   for (char c : text) {
+    if (c == '\n') {
+      quoted += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') quoted += '\\';
     quoted += c;
   }
@@ -80,7 +85,12 @@ class Cursor {
     if (!Consume('"')) return Error("expected a quoted string");
     std::string out;
     while (pos_ < text_.size() && text_[pos_] != '"') {
-      if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) ++pos_;
+      if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) {
+        ++pos_;
+        out += text_[pos_] == 'n' ? '\n' : text_[pos_];
+        ++pos_;
+        continue;
+      }
       out += text_[pos_++];
     }
     if (pos_ >= text_.size()) return Error("unterminated string");
@@ -108,7 +118,12 @@ class Cursor {
     if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
       return Error("expected a value number after '%', got '" + digits + "'");
     }
-    return std::stoll(digits);
+    int64_t number = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    if (error != std::errc() || end != digits.data() + digits.size()) {
+      return Error("value number '%" + digits + "' is out of range");
+    }
+    return number;
   }
   /// An NdSbp: "(S(0), B)" or "S(1)" or "P(max)".
   StatusOr<NdSbp> NdSbpText() {
@@ -140,10 +155,13 @@ class Cursor {
 bool LooksFloat(const std::string& word) { return word.find_first_of(".eEnN") != std::string::npos; }
 
 StatusOr<int64_t> ToInt(Cursor& cursor, const std::string& word) {
-  char* end = nullptr;
-  const long long value = std::strtoll(word.c_str(), &end, 10);
-  if (word.empty() || *end != '\0') return cursor.Error("expected an integer, got '" + word + "'");
-  return static_cast<int64_t>(value);
+  int64_t value = 0;
+  const char* first = word.data() + (!word.empty() && word[0] == '+' ? 1 : 0);
+  const auto [end, error] = std::from_chars(first, word.data() + word.size(), value);
+  if (word.empty() || error != std::errc() || end != word.data() + word.size()) {
+    return cursor.Error("expected a 64-bit integer, got '" + word + "'");
+  }
+  return value;
 }
 
 StatusOr<double> ToFloat(Cursor& cursor, const std::string& word) {
@@ -249,7 +267,10 @@ StatusOr<OutputText> OutputTypeText(Cursor& cursor) {
   if (!parsed.ok()) return cursor.Error("expected a dtype, got '" + dtype + "'");
   output.desc.dtype = parsed.value();
   OFL_ASSIGN_OR_RETURN(std::string dims, cursor.Balanced('[', ']'));
-  OFL_ASSIGN_OR_RETURN(std::vector<int64_t> extents, IntList(cursor, dims == "[]" ? "[]" : dims));
+  OFL_ASSIGN_OR_RETURN(std::vector<int64_t> extents, IntList(cursor, dims));
+  for (int64_t extent : extents) {
+    if (extent < 0) return cursor.Error("expected non-negative extents, got " + dims);
+  }
   output.desc.shape = Shape(extents);
   if (cursor.ConsumeWord("sbp")) {
     OFL_ASSIGN_OR_RETURN(output.sbp, cursor.NdSbpText());
@@ -435,6 +456,7 @@ class GraphParser {
     }
     OFL_RETURN_IF_ERROR(ExpectEnd(cursor));
 
+    if (!name.empty() && graph_.FindNode(name) >= 0) return cursor.Error("node name \"" + name + "\" is used twice");
     NodeId id = -1;
     if (reserved) {
       std::vector<TensorDesc> descs;

@@ -108,7 +108,11 @@ class AutogradPass final : public Pass {
       for (ValueId input : node.inputs) to_loss[input] = true;
     }
     auto needed = [&](ValueId value) { return from_variable[value] && to_loss[value]; };
-    if (!needed(loss)) return Status::Ok();  // the loss depends on no trainable variable
+    // Minimising a loss that no trainable variable influences would compile
+    // into a job that silently never learns.
+    OFL_CHECK_OR_RETURN(needed(loss))
+        << "loss " << Describe(graph.producer(loss))
+        << ": expected it to depend on a trainable variable (minimize has nothing to update), found none";
 
     // Gradient contributions per value, filled by the consumers (which come
     // later in topological order, so they are visited first going back).

@@ -88,15 +88,17 @@ StatusOr<OptimizerConfig> ReadConfig(const AttrMap& attrs) {
       << "optimizer kind: expected sgd|adam|adamw, got '" << config.kind << "'";
   const double infinity = std::numeric_limits<double>::infinity();
   OFL_ASSIGN_OR_RETURN(config.learning_rate, ReadNumber(attrs, "learning_rate", config.learning_rate));
-  OFL_RETURN_IF_ERROR(CheckRange("learning_rate", config.learning_rate, 0, false, infinity, true));
+  // The same ranges as api/optimizer.h validates, so hand-written IR cannot
+  // ask for what the API refuses.
+  OFL_RETURN_IF_ERROR(CheckRange("learning_rate", config.learning_rate, 0, true, infinity, true));
   OFL_ASSIGN_OR_RETURN(config.momentum, ReadNumber(attrs, "momentum", config.momentum));
-  OFL_RETURN_IF_ERROR(CheckRange("momentum", config.momentum, 0, false, infinity, true));
+  OFL_RETURN_IF_ERROR(CheckRange("momentum", config.momentum, 0, false, 1, true));
   OFL_ASSIGN_OR_RETURN(config.beta1, ReadNumber(attrs, "beta1", config.beta1));
   OFL_RETURN_IF_ERROR(CheckRange("beta1", config.beta1, 0, false, 1, true));
   OFL_ASSIGN_OR_RETURN(config.beta2, ReadNumber(attrs, "beta2", config.beta2));
   OFL_RETURN_IF_ERROR(CheckRange("beta2", config.beta2, 0, false, 1, true));
   OFL_ASSIGN_OR_RETURN(config.epsilon, ReadNumber(attrs, "epsilon", config.epsilon));
-  OFL_RETURN_IF_ERROR(CheckRange("epsilon", config.epsilon, 0, false, infinity, true));
+  OFL_RETURN_IF_ERROR(CheckRange("epsilon", config.epsilon, 0, true, infinity, true));
   OFL_ASSIGN_OR_RETURN(config.weight_decay, ReadNumber(attrs, "weight_decay", config.weight_decay));
   OFL_RETURN_IF_ERROR(CheckRange("weight_decay", config.weight_decay, 0, false, infinity, true));
   OFL_ASSIGN_OR_RETURN(config.clip_norm, ReadNumber(attrs, "clip_norm", config.clip_norm));

@@ -9,9 +9,10 @@
 
 namespace ofl::compiler {
 
-/// shape_inference -> autograd -> optimizer_insertion -> sbp_deduction ->
-/// boxing_insertion -> fusion -> dead_node_elimination (training passes
-/// and fusion only when the options ask for them).
+/// shape_inference -> autograd -> optimizer_insertion ->
+/// dead_node_elimination -> sbp_deduction -> boxing_insertion -> fusion ->
+/// dead_node_elimination (training passes and fusion only when the options
+/// ask for them).
 std::vector<std::unique_ptr<Pass>> DefaultPipeline(const CompileOptions& options);
 
 /// Runs `passes` in order, timing each into context.timings. An error is

@@ -144,7 +144,8 @@ class SbpDeductionPass final : public Pass {
   // update) pays nothing and does not count as needing boxing.
   static Status DeduceOp(Graph& graph, NodeId id, const OpRegistry& ops, BoxedSet& boxed) {
     const Node& node = graph.node(id);
-    const Shape& hierarchy = node.placement.hierarchy();
+    // A copy: materialising a hint adds nodes, which may move the node array.
+    const Shape hierarchy = node.placement.hierarchy();
     std::vector<std::optional<NdSbp>> lifted(node.outputs.size());
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       Value& value = graph.mutable_value(node.outputs[o]);
@@ -235,8 +236,9 @@ class SbpDeductionPass final : public Pass {
         const BoxingKind kind = ClassifyBoxing(placement, current_sbp, placement, steps[step], &mesh_axis);
         AttrMap attrs{{"kind", BoxingKindName(kind)}};
         if (hierarchy.rank() >= 2 && mesh_axis >= 0) attrs.Set("mesh_axis", static_cast<int64_t>(mesh_axis));
-        const NodeId boxing = graph.AddNode(kBoxingOp, step == 0 ? name : name + "_" + std::to_string(step),
-                                            {current}, std::move(attrs), {desc}, placement, role);
+        std::string unique = step == 0 ? name : name + "_" + std::to_string(step);
+        for (int suffix = 1; graph.FindNode(unique) >= 0; ++suffix) unique = name + "_o" + std::to_string(o) + "_" + std::to_string(suffix);
+        const NodeId boxing = graph.AddNode(kBoxingOp, unique, {current}, std::move(attrs), {desc}, placement, role);
         graph.mutable_node(boxing).input_sbps = {current_sbp};
         current = graph.node(boxing).outputs[0];
         current_sbp = steps[step];

@@ -190,6 +190,22 @@ TEST(AutogradTest, NonScalarLossIsAnError) {
   EXPECT_NE(status.message().find("f64[2, 2]"), std::string::npos) << status.message();
 }
 
+TEST(AutogradTest, LossWithoutTrainableVariablesIsAnError) {
+  // Every variable frozen: minimize would compile into a job that never
+  // learns, so it is an error naming the loss.
+  Graph graph;
+  const ValueId x = Input(graph, "x", F64({2, 3}));
+  const ValueId w = NormalVariable(graph, "w", {3, 2}, 17);
+  graph.mutable_node(graph.value(w).producer).attrs.Set("trainable", false);
+  const ValueId y = Op(graph, "matmul", "logits", {x, w})[0];
+  const ValueId loss = Op(graph, "reduce_mean", "loss", {y}, AttrMap{{"axes", std::vector<int64_t>{0, 1}}})[0];
+  graph.SetMinimize(loss, {});
+  const Status status = RunAutograd(graph);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("'loss' (reduce_mean)"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("trainable variable"), std::string::npos) << status.message();
+}
+
 TEST(AutogradTest, InferenceOnlyOptionsAddNothing) {
   Graph graph;
   const ValueId x = Input(graph, "x", F64({2, 3}));

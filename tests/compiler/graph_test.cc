@@ -5,6 +5,7 @@
 #include "compiler/ir/graph.h"
 #include "compiler/ir/graph_emitter.h"
 #include "compiler/ir/graph_text.h"
+#include "compiler/passes/pipeline.h"
 #include "ops/registry.h"
 
 namespace ofl::compiler {
@@ -121,8 +122,29 @@ TEST(GraphTest, ParseErrorsNameTheLine) {
   ExpectParseError(header + "  %1 = relu(%0) : (f32[3, 2]) on cpu:[0] mesh [1]\n}\n", "infers f32[2, 3]");
   ExpectParseError(header + "  %1 = relu(%0) : (f32[2, 3] sbp S(9x)) on cpu:[0] mesh [1]\n}\n", "line 3");
   ExpectParseError(header + "  %1 = matmul(%0, %0) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "[matmul]");
+  ExpectParseError(header + "  %1 = input() : (f32[-1, 3]) on cpu:[0] mesh [1] name \"y\"\n}\n", "non-negative extents");
+  ExpectParseError(header + "  %1 = relu(%0) : (f32[2, 3]) on cpu:[0] mesh [1] name \"x\"\n}\n", "used twice");
+  ExpectParseError(header + "  %1 = relu(%99999999999999999999) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "out of range");
   ExpectParseError(header, "no closing");
   ExpectParseError("%0 = input() : (f32[2]) on cpu:[0] mesh [1]\n", "expected 'graph {'");
+}
+
+TEST(GraphTest, BadVariableInitializerIsAnErrorNamingTheVariable) {
+  const std::string text =
+      "graph {\n"
+      "  %0 = variable() {initializer=\"gaussian\"} : (f32[2, 3]) on cpu:[0] mesh [1] name \"w\"\n"
+      "  %1 = variable() {initializer=\"uniform\", low=1.0, high=0.5} : (f32[2]) on cpu:[0] mesh [1] name \"b\"\n"
+      "}\n";
+  for (const auto& [variable, fragment] :
+       std::vector<std::pair<std::string, std::string>>{{"w", "'gaussian'"}, {"b", "expected high > low"}}) {
+    Graph graph = ParseGraph(text, Ops()).ValueOrThrow();
+    graph.RemoveNode(graph.FindNode(variable == "w" ? "b" : "w"));
+    PassContext context{Ops(), {}, {}};
+    const Status status = RunPasses(DefaultPipeline(context.options), graph, context);
+    ASSERT_FALSE(status.ok()) << variable;
+    EXPECT_NE(status.message().find("'" + variable + "' (variable)"), std::string::npos) << status.message();
+    EXPECT_NE(status.message().find(fragment), std::string::npos) << status.message();
+  }
 }
 
 }  // namespace

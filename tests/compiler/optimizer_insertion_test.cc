@@ -340,7 +340,7 @@ TEST(OptimizerInsertionTest, BadConfigurationsNameTheKey) {
                     "optimizer kind: expected sgd|adam|adamw, got 'rmsprop'");
   ExpectConfigError({{"kind", int64_t{3}}}, "optimizer kind: expected a string");
   ExpectConfigError({{"learning_rate", -0.1}},
-                    "optimizer learning_rate: expected a value in [0, inf), got -0.1");
+                    "optimizer learning_rate: expected a value in (0, inf), got -0.1");
   ExpectConfigError({{"lr", 0.1}}, "got unknown key 'lr'");
   ExpectConfigError({{"kind", std::string("adam")}, {"beta1", 1.0}},
                     "optimizer beta1: expected a value in [0, 1)");
