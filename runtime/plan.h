@@ -232,7 +232,7 @@ struct FetchDesc {
 struct VariableDesc {
   std::string name;
   TensorDesc desc;  ///< logical
-  /// The variable node's attrs: kind ("zeros", "ones", "constant", "normal",
+  /// The variable node's attrs: initializer ("zeros", "ones", "constant", "normal",
   /// "uniform"), value, mean, std, low, high, seed, trainable. Pieces are
   /// initialised by logical element, so any layout gives the same tensor.
   AttrMap initializer;
