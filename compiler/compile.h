@@ -11,8 +11,8 @@ namespace ofl::compiler {
 
 /// Everything one compilation produces.
 struct CompileResult {
-  Graph graph;  ///< the logical graph after all passes
-  Plan plan;    ///< the physical plan
+  Graph graph;                      ///< the logical graph after all passes
+  Plan plan;                        ///< the physical plan
   std::vector<PassTiming> timings;  ///< per pass, then "physical_lowering"
 };
 

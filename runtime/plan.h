@@ -16,8 +16,8 @@
 //   produced register has a free copy, then sends ready downstream and
 //   free(register) upstream. Ready and free are per register, not per input:
 //   an actor that reads one register through several inputs (mul(g, g)) is
-//   listed once among its consumers, gets one ready and sends one free. An actor with no inputs acts once per step
-//   (input actors when the step's feed has arrived).
+//   listed once among its consumers, gets one ready and sends one free. An actor with no inputs acts once per
+//   step (input actors when the step's feed has arrived).
 // - In-place inputs (ActorInput::mutated, e.g. adam_update's param, m, v)
 //   write a persistent (variable) register. The runtime lets such a consumer
 //   act only after every other consumer of that register has freed it for

@@ -23,11 +23,16 @@ std::string DotString(const std::string& text) {
 const char* FillColor(const Actor& actor) {
   switch (actor.kind) {
     case ActorKind::kInput:
-    case ActorKind::kOutput: return "#d9ead3";
-    case ActorKind::kVariable: return "#ead1dc";
-    case ActorKind::kBoxingCopy: return "#fff2cc";
-    case ActorKind::kCollective: return "#cfe2f3";
-    case ActorKind::kCompute: break;
+    case ActorKind::kOutput:
+      return "#d9ead3";
+    case ActorKind::kVariable:
+      return "#ead1dc";
+    case ActorKind::kBoxingCopy:
+      return "#fff2cc";
+    case ActorKind::kCollective:
+      return "#cfe2f3";
+    case ActorKind::kCompute:
+      break;
   }
   return "#ffffff";
 }

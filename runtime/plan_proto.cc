@@ -143,10 +143,14 @@ StatusOr<Region> FromProto(const proto::Region& region) {
 
 StatusOr<AttrValue> FromProto(const proto::AttrValue& value) {
   switch (value.value_case()) {
-    case proto::AttrValue::kBoolValue: return AttrValue(value.bool_value());
-    case proto::AttrValue::kIntValue: return AttrValue(static_cast<int64_t>(value.int_value()));
-    case proto::AttrValue::kFloatValue: return AttrValue(value.float_value());
-    case proto::AttrValue::kStringValue: return AttrValue(value.string_value());
+    case proto::AttrValue::kBoolValue:
+      return AttrValue(value.bool_value());
+    case proto::AttrValue::kIntValue:
+      return AttrValue(static_cast<int64_t>(value.int_value()));
+    case proto::AttrValue::kFloatValue:
+      return AttrValue(value.float_value());
+    case proto::AttrValue::kStringValue:
+      return AttrValue(value.string_value());
     case proto::AttrValue::kIntsValue:
       return AttrValue(
           std::vector<int64_t>(value.ints_value().values().begin(), value.ints_value().values().end()));
@@ -161,7 +165,8 @@ StatusOr<AttrValue> FromProto(const proto::AttrValue& value) {
     case proto::AttrValue::kShapeValue:
       return AttrValue(Shape(
           std::vector<int64_t>(value.shape_value().values().begin(), value.shape_value().values().end())));
-    case proto::AttrValue::VALUE_NOT_SET: break;
+    case proto::AttrValue::VALUE_NOT_SET:
+      break;
   }
   return Status::Error("attribute: expected a value, got none");
 }

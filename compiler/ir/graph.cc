@@ -74,7 +74,8 @@ StatusOr<NodeId> Graph::AddOp(const OpRegistry& ops, const std::string& op, std:
 }
 
 ValueId Graph::AddInput(std::string name, TensorDesc desc, Placement placement, NdSbp sbp) {
-  const NodeId id = AddNode(kInputOp, std::move(name), {}, {}, {desc}, std::move(placement), NodeRole::kForward);
+  const NodeId id =
+      AddNode(kInputOp, std::move(name), {}, {}, {desc}, std::move(placement), NodeRole::kForward);
   Value& value = values_[nodes_[id].outputs[0]];
   if (!sbp.empty()) value.sbp_hint = std::move(sbp);
   return value.id;
@@ -147,7 +148,8 @@ std::vector<Uses> Graph::ComputeUses() const {
   std::vector<Uses> uses(values_.size());
   for (const Node& node : nodes_) {
     if (node.removed) continue;
-    for (size_t i = 0; i < node.inputs.size(); ++i) uses[node.inputs[i]].emplace_back(node.id, static_cast<int>(i));
+    for (size_t i = 0; i < node.inputs.size(); ++i)
+      uses[node.inputs[i]].emplace_back(node.id, static_cast<int>(i));
   }
   return uses;
 }

@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -107,8 +107,7 @@ class Graph {
   ValueId AddInput(std::string name, TensorDesc desc, Placement placement, NdSbp sbp);
   /// A `variable` node; `sbp` (may be empty: Broadcast by default) becomes
   /// its hint; `initializer` as described at the top of this file.
-  ValueId AddVariable(std::string name, TensorDesc desc, Placement placement, NdSbp sbp,
-                      AttrMap initializer);
+  ValueId AddVariable(std::string name, TensorDesc desc, Placement placement, NdSbp sbp, AttrMap initializer);
 
   // ---- access ---------------------------------------------------------
   const Node& node(NodeId id) const { return nodes_.at(id); }

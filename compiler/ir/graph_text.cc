@@ -142,8 +142,8 @@ class Cursor {
     return sbp;
   }
   Status Error(const std::string& what) const {
-    return Status::Error("[graph text] line " + std::to_string(line_) + ", column " + std::to_string(pos_ + 1) +
-                         ": " + what + " in: " + text_);
+    return Status::Error("[graph text] line " + std::to_string(line_) + ", column " +
+                         std::to_string(pos_ + 1) + ": " + what + " in: " + text_);
   }
 
  private:
@@ -353,7 +353,8 @@ class GraphParser {
   StatusOr<ValueId> Lookup(Cursor& cursor) {
     OFL_ASSIGN_OR_RETURN(int64_t number, cursor.ValueNumber());
     auto it = values_.find(number);
-    if (it == values_.end()) return cursor.Error("value %" + std::to_string(number) + " is not defined above");
+    if (it == values_.end())
+      return cursor.Error("value %" + std::to_string(number) + " is not defined above");
     return it->second;
   }
 
@@ -456,7 +457,8 @@ class GraphParser {
     }
     OFL_RETURN_IF_ERROR(ExpectEnd(cursor));
 
-    if (!name.empty() && graph_.FindNode(name) >= 0) return cursor.Error("node name \"" + name + "\" is used twice");
+    if (!name.empty() && graph_.FindNode(name) >= 0)
+      return cursor.Error("node name \"" + name + "\" is used twice");
     NodeId id = -1;
     if (reserved) {
       std::vector<TensorDesc> descs;
@@ -468,8 +470,8 @@ class GraphParser {
       id = added.value();
       const Node& node = graph_.node(id);
       if (node.outputs.size() != outputs.size()) {
-        return cursor.Error("[" + op + "] infers " + std::to_string(node.outputs.size()) + " outputs, the text lists " +
-                            std::to_string(outputs.size()));
+        return cursor.Error("[" + op + "] infers " + std::to_string(node.outputs.size()) +
+                            " outputs, the text lists " + std::to_string(outputs.size()));
       }
       for (size_t i = 0; i < outputs.size(); ++i) {
         const TensorDesc& inferred = graph_.value(node.outputs[i]).desc;
@@ -525,19 +527,23 @@ std::string PrintGraph(const Graph& graph) {
     out << ")";
     if (!node.attrs.values().empty()) out << " " << node.attrs.ToString();
     out << " : (";
-    for (size_t i = 0; i < node.outputs.size(); ++i) out << (i ? ", " : "") << TypeText(graph.value(node.outputs[i]));
+    for (size_t i = 0; i < node.outputs.size(); ++i)
+      out << (i ? ", " : "") << TypeText(graph.value(node.outputs[i]));
     out << ") on " << node.placement.ToString();
     if (!node.input_sbps.empty()) {
       out << " reads (";
-      for (size_t i = 0; i < node.input_sbps.size(); ++i) out << (i ? ", " : "") << NdSbpToString(node.input_sbps[i]);
+      for (size_t i = 0; i < node.input_sbps.size(); ++i)
+        out << (i ? ", " : "") << NdSbpToString(node.input_sbps[i]);
       out << ")";
     }
     out << " role " << NodeRoleName(node.role);
     if (!node.name.empty()) out << " name " << Quote(node.name);
     out << "\n";
   }
-  for (const Fetch& fetch : graph.fetches()) out << "  fetch " << Quote(fetch.name) << " = " << ref(fetch.value) << "\n";
-  if (graph.loss() >= 0) out << "  minimize " << ref(graph.loss()) << " " << graph.optimizer().ToString() << "\n";
+  for (const Fetch& fetch : graph.fetches())
+    out << "  fetch " << Quote(fetch.name) << " = " << ref(fetch.value) << "\n";
+  if (graph.loss() >= 0)
+    out << "  minimize " << ref(graph.loss()) << " " << graph.optimizer().ToString() << "\n";
   for (const auto& [variable, gradient] : graph.gradients()) {
     out << "  gradient " << ref(variable) << " = " << ref(gradient) << "\n";
   }
@@ -545,7 +551,9 @@ std::string PrintGraph(const Graph& graph) {
   return out.str();
 }
 
-StatusOr<Graph> ParseGraph(const std::string& text, const OpRegistry& ops) { return GraphParser(ops).Parse(text); }
+StatusOr<Graph> ParseGraph(const std::string& text, const OpRegistry& ops) {
+  return GraphParser(ops).Parse(text);
+}
 
 StatusOr<Placement> ParsePlacement(const std::string& text) {
   Cursor cursor(text, 1);

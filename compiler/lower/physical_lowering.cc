@@ -19,9 +19,12 @@ struct Slot {
 
 CombineMode ToCombineMode(TransferMode mode) {
   switch (mode) {
-    case TransferMode::kCopy: return CombineMode::kCopy;
-    case TransferMode::kSum: return CombineMode::kSum;
-    case TransferMode::kMax: return CombineMode::kMax;
+    case TransferMode::kCopy:
+      return CombineMode::kCopy;
+    case TransferMode::kSum:
+      return CombineMode::kSum;
+    case TransferMode::kMax:
+      return CombineMode::kMax;
   }
   return CombineMode::kCopy;
 }
@@ -43,11 +46,16 @@ StatusOr<CombineMode> CombineModeOf(const NdSbp& sbp) {
 
 StatusOr<CollectiveKind> CollectiveOf(BoxingKind kind) {
   switch (kind) {
-    case BoxingKind::kAllReduce: return CollectiveKind::kAllReduce;
-    case BoxingKind::kReduceScatter: return CollectiveKind::kReduceScatter;
-    case BoxingKind::kAllGather: return CollectiveKind::kAllGather;
-    case BoxingKind::kAllToAll: return CollectiveKind::kAllToAll;
-    default: break;
+    case BoxingKind::kAllReduce:
+      return CollectiveKind::kAllReduce;
+    case BoxingKind::kReduceScatter:
+      return CollectiveKind::kReduceScatter;
+    case BoxingKind::kAllGather:
+      return CollectiveKind::kAllGather;
+    case BoxingKind::kAllToAll:
+      return CollectiveKind::kAllToAll;
+    default:
+      break;
   }
   return Status::Error("not a collective: " + BoxingKindName(kind));
 }
@@ -330,7 +338,8 @@ class Lowering {
         return LowerCollective(node, input, output, from, to, kind, mesh_axis);
       case BoxingKind::kLocalSlice:
       case BoxingKind::kKeepOnOne:
-      case BoxingKind::kGeneral: break;
+      case BoxingKind::kGeneral:
+        break;
     }
     OFL_ASSIGN_OR_RETURN(const RegionBoxing boxing,
                          PlanRegionBoxing(from_value.desc, from_placement, from, to_placement, to));

@@ -35,9 +35,8 @@ Status RunPasses(const std::vector<std::unique_ptr<Pass>>& passes, Graph& graph,
     Status status = pass->Run(graph, context);
     const auto stop = std::chrono::steady_clock::now();
     if (!status.ok()) return Status::Error("[" + pass->name() + "] " + status.message());
-    context.timings.push_back(
-        PassTiming{pass->name(), std::chrono::duration<double, std::milli>(stop - start).count(),
-                   graph.NumLiveNodes()});
+    context.timings.push_back(PassTiming{
+        pass->name(), std::chrono::duration<double, std::milli>(stop - start).count(), graph.NumLiveNodes()});
   }
   return Status::Ok();
 }

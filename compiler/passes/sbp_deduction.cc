@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
-#include <unordered_map>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 
 #include "compiler/boxing/boxing_kind.h"
 #include "compiler/passes/boxing_insertion.h"
@@ -180,7 +180,8 @@ class SbpDeductionPass final : public Pass {
         for (size_t i = 0; i < node.inputs.size(); ++i) {
           const Value& value = graph.value(node.inputs[i]);
           const NdSbp& read = candidate.signature.inputs[i];
-          if (value.placement == node.placement && Canonical(value.sbp, hierarchy) == Canonical(read, hierarchy)) {
+          if (value.placement == node.placement &&
+              Canonical(value.sbp, hierarchy) == Canonical(read, hierarchy)) {
             continue;
           }
           if (boxed.Contains(value.id, node.placement, read)) {
@@ -205,7 +206,8 @@ class SbpDeductionPass final : public Pass {
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const Value& value = graph.value(node.inputs[i]);
       const NdSbp& read = chosen.signature.inputs[i];
-      if (value.placement != node.placement || Canonical(value.sbp, hierarchy) != Canonical(read, hierarchy)) {
+      if (value.placement != node.placement ||
+          Canonical(value.sbp, hierarchy) != Canonical(read, hierarchy)) {
         boxed.Insert(value.id, node.placement, read);
       }
     }
@@ -237,8 +239,10 @@ class SbpDeductionPass final : public Pass {
         AttrMap attrs{{"kind", BoxingKindName(kind)}};
         if (hierarchy.rank() >= 2 && mesh_axis >= 0) attrs.Set("mesh_axis", static_cast<int64_t>(mesh_axis));
         std::string unique = step == 0 ? name : name + "_" + std::to_string(step);
-        for (int suffix = 1; graph.FindNode(unique) >= 0; ++suffix) unique = name + "_o" + std::to_string(o) + "_" + std::to_string(suffix);
-        const NodeId boxing = graph.AddNode(kBoxingOp, unique, {current}, std::move(attrs), {desc}, placement, role);
+        for (int suffix = 1; graph.FindNode(unique) >= 0; ++suffix)
+          unique = name + "_o" + std::to_string(o) + "_" + std::to_string(suffix);
+        const NodeId boxing =
+            graph.AddNode(kBoxingOp, unique, {current}, std::move(attrs), {desc}, placement, role);
         graph.mutable_node(boxing).input_sbps = {current_sbp};
         current = graph.node(boxing).outputs[0];
         current_sbp = steps[step];

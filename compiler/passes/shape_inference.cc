@@ -27,7 +27,8 @@ Status CheckVariableAttrs(const Node& node) {
   }
   OFL_CHECK_OR_RETURN(kind == "zeros" || kind == "ones" || kind == "constant" || kind == "normal" ||
                       kind == "uniform")
-      << Describe(node) << ": initializer: expected zeros, ones, constant, normal or uniform, found '" << kind << "'";
+      << Describe(node) << ": initializer: expected zeros, ones, constant, normal or uniform, found '" << kind
+      << "'";
   for (const char* key : {"value", "mean", "std", "low", "high"}) {
     OFL_RETURN_IF_ERROR(InitializerNumber(node, key, 0).status());
   }
@@ -36,8 +37,9 @@ Status CheckVariableAttrs(const Node& node) {
   if (kind == "uniform") {
     OFL_ASSIGN_OR_RETURN(const double low, InitializerNumber(node, "low", 0));
     OFL_ASSIGN_OR_RETURN(const double high, InitializerNumber(node, "high", 1));
-    OFL_CHECK_OR_RETURN(high > low) << Describe(node) << ": initializer uniform: expected high > low, found low="
-                                    << low << " high=" << high;
+    OFL_CHECK_OR_RETURN(high > low) << Describe(node)
+                                    << ": initializer uniform: expected high > low, found low=" << low
+                                    << " high=" << high;
   }
   if (node.attrs.Has("seed")) {
     OFL_CHECK_OR_RETURN(std::holds_alternative<int64_t>(node.attrs.Get("seed")))
@@ -46,7 +48,8 @@ Status CheckVariableAttrs(const Node& node) {
   }
   if (node.attrs.Has("trainable")) {
     OFL_CHECK_OR_RETURN(std::holds_alternative<bool>(node.attrs.Get("trainable")))
-        << Describe(node) << ": trainable: expected a bool, found " << AttrValueToString(node.attrs.Get("trainable"));
+        << Describe(node) << ": trainable: expected a bool, found "
+        << AttrValueToString(node.attrs.Get("trainable"));
   }
   return Status::Ok();
 }

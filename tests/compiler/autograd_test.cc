@@ -198,7 +198,8 @@ TEST(AutogradTest, LossWithoutTrainableVariablesIsAnError) {
   const ValueId w = NormalVariable(graph, "w", {3, 2}, 17);
   graph.mutable_node(graph.value(w).producer).attrs.Set("trainable", false);
   const ValueId y = Op(graph, "matmul", "logits", {x, w})[0];
-  const ValueId loss = Op(graph, "reduce_mean", "loss", {y}, AttrMap{{"axes", std::vector<int64_t>{0, 1}}})[0];
+  const ValueId loss =
+      Op(graph, "reduce_mean", "loss", {y}, AttrMap{{"axes", std::vector<int64_t>{0, 1}}})[0];
   graph.SetMinimize(loss, {});
   const Status status = RunAutograd(graph);
   ASSERT_FALSE(status.ok());

@@ -462,7 +462,8 @@ void ExpectConsistentLayouts(const Graph& graph) {
     const Shape& hierarchy = node.placement.hierarchy();
     std::vector<std::vector<SbpSignature>> per_axis;
     for (int axis = 0; axis < hierarchy.rank(); ++axis) {
-      StatusOr<std::vector<SbpSignature>> signatures = Ops().Signatures(node.op, descs, node.attrs, hierarchy[axis]);
+      StatusOr<std::vector<SbpSignature>> signatures =
+          Ops().Signatures(node.op, descs, node.attrs, hierarchy[axis]);
       ASSERT_TRUE(signatures.ok()) << Describe(node) << ": " << signatures.status().message();
       per_axis.push_back(std::move(signatures).value());
     }

@@ -1,8 +1,9 @@
 // The logical IR: building with inference, topological order, uses, and the
 // text form (round trip, parse errors that name the line).
+#include "compiler/ir/graph.h"
+
 #include <gtest/gtest.h>
 
-#include "compiler/ir/graph.h"
 #include "compiler/ir/graph_emitter.h"
 #include "compiler/ir/graph_text.h"
 #include "compiler/passes/pipeline.h"
@@ -19,15 +20,20 @@ Graph SmallMlp() {
   const Placement four = Placement::Linear(DeviceType::kCPU, 4);
   const ValueId x = graph.AddInput("x", TensorDesc{Shape{8, 4}, DType::kF32}, four, {Sbp::Split(0)});
   const ValueId labels = graph.AddInput("labels", TensorDesc{Shape{8}, DType::kI64}, four, {});
-  const ValueId w = graph.AddVariable("fc.weight", TensorDesc{Shape{4, 3}, DType::kF32}, four, {Sbp::Broadcast()},
-                                      AttrMap{{"initializer", std::string("normal")}, {"std", 0.02}, {"seed", int64_t{7}}});
+  const ValueId w =
+      graph.AddVariable("fc.weight", TensorDesc{Shape{4, 3}, DType::kF32}, four, {Sbp::Broadcast()},
+                        AttrMap{{"initializer", std::string("normal")}, {"std", 0.02}, {"seed", int64_t{7}}});
   GraphEmitter emit(graph, Ops(), four, NodeRole::kForward, "fc");
   const ValueRef h = emit.Emit1("matmul", {ValueRef{x}, ValueRef{w}}).ValueOrThrow();
   const ValueRef y = emit.Emit1("relu", {h}).ValueOrThrow();
-  const std::vector<ValueRef> loss = emit.Emit("sparse_softmax_cross_entropy", {y, ValueRef{labels}}, {}).ValueOrThrow();
-  const ValueRef mean = emit.Emit1("reduce_mean", {loss[0]}, AttrMap{{"axes", std::vector<int64_t>{}}}).ValueOrThrow();
+  const std::vector<ValueRef> loss =
+      emit.Emit("sparse_softmax_cross_entropy", {y, ValueRef{labels}}, {}).ValueOrThrow();
+  const ValueRef mean =
+      emit.Emit1("reduce_mean", {loss[0]}, AttrMap{{"axes", std::vector<int64_t>{}}}).ValueOrThrow();
   graph.fetches().push_back(Fetch{"loss", mean.id});
-  graph.SetMinimize(mean.id, AttrMap{{"kind", std::string("adam")}, {"learning_rate", 0.001}, {"betas", std::vector<double>{0.9, 1.0}}});
+  graph.SetMinimize(mean.id, AttrMap{{"kind", std::string("adam")},
+                                     {"learning_rate", 0.001},
+                                     {"betas", std::vector<double>{0.9, 1.0}}});
   return graph;
 }
 
@@ -46,7 +52,8 @@ TEST(GraphTest, TopologicalOrderPutsProducersFirst) {
   std::vector<int> position(graph.num_node_slots());
   for (size_t i = 0; i < order.size(); ++i) position[order[i]] = static_cast<int>(i);
   for (NodeId id : order) {
-    for (ValueId input : graph.node(id).inputs) EXPECT_LT(position[graph.value(input).producer], position[id]);
+    for (ValueId input : graph.node(id).inputs)
+      EXPECT_LT(position[graph.value(input).producer], position[id]);
   }
 }
 
@@ -70,7 +77,8 @@ TEST(GraphTest, UsesAndACycleIsAnError) {
 TEST(GraphTest, TextRoundTrip) {
   Graph graph = SmallMlp();
   graph.mutable_value(graph.node(graph.FindNode("fc/matmul")).outputs[0]).sbp = NdSbp{Sbp::Split(0)};
-  graph.mutable_node(graph.FindNode("fc/matmul")).input_sbps = {NdSbp{Sbp::Split(0)}, NdSbp{Sbp::Broadcast()}};
+  graph.mutable_node(graph.FindNode("fc/matmul")).input_sbps = {NdSbp{Sbp::Split(0)},
+                                                                NdSbp{Sbp::Broadcast()}};
   const std::string text = PrintGraph(graph);
   const Graph parsed = ParseGraph(text, Ops()).ValueOrThrow();
   EXPECT_EQ(PrintGraph(parsed), text);
@@ -90,7 +98,8 @@ TEST(GraphTest, TextRoundTripOnMeshWithMultipleOutputsAndOddNames) {
   const ValueId gamma = graph.AddVariable("ln.gamma", TensorDesc{Shape{6}, DType::kF32}, mesh, {}, {});
   const ValueId beta = graph.AddVariable("ln.beta", TensorDesc{Shape{6}, DType::kF32}, mesh, {}, {});
   GraphEmitter emit(graph, Ops(), mesh, NodeRole::kBackward);
-  const auto outputs = emit.Emit("layer_norm", {ValueRef{x}, ValueRef{gamma}, ValueRef{beta}}, {}).ValueOrThrow();
+  const auto outputs =
+      emit.Emit("layer_norm", {ValueRef{x}, ValueRef{gamma}, ValueRef{beta}}, {}).ValueOrThrow();
   ASSERT_EQ(outputs.size(), 3u);
   graph.fetches().push_back(Fetch{"y", outputs[0].id});
   const std::string text = PrintGraph(graph);
@@ -117,14 +126,18 @@ void ExpectParseError(const std::string& text, const std::string& fragment) {
 TEST(GraphTest, ParseErrorsNameTheLine) {
   const std::string header = "graph {\n  %0 = input() : (f32[2, 3]) on cpu:[0] mesh [1] name \"x\"\n";
   ExpectParseError(header + "  %1 = nosuchop(%0) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "line 3");
-  ExpectParseError(header + "  %1 = nosuchop(%0) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "unknown op 'nosuchop'");
+  ExpectParseError(header + "  %1 = nosuchop(%0) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n",
+                   "unknown op 'nosuchop'");
   ExpectParseError(header + "  %1 = relu(%5) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "%5 is not defined");
   ExpectParseError(header + "  %1 = relu(%0) : (f32[3, 2]) on cpu:[0] mesh [1]\n}\n", "infers f32[2, 3]");
   ExpectParseError(header + "  %1 = relu(%0) : (f32[2, 3] sbp S(9x)) on cpu:[0] mesh [1]\n}\n", "line 3");
   ExpectParseError(header + "  %1 = matmul(%0, %0) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "[matmul]");
-  ExpectParseError(header + "  %1 = input() : (f32[-1, 3]) on cpu:[0] mesh [1] name \"y\"\n}\n", "non-negative extents");
-  ExpectParseError(header + "  %1 = relu(%0) : (f32[2, 3]) on cpu:[0] mesh [1] name \"x\"\n}\n", "used twice");
-  ExpectParseError(header + "  %1 = relu(%99999999999999999999) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n", "out of range");
+  ExpectParseError(header + "  %1 = input() : (f32[-1, 3]) on cpu:[0] mesh [1] name \"y\"\n}\n",
+                   "non-negative extents");
+  ExpectParseError(header + "  %1 = relu(%0) : (f32[2, 3]) on cpu:[0] mesh [1] name \"x\"\n}\n",
+                   "used twice");
+  ExpectParseError(header + "  %1 = relu(%99999999999999999999) : (f32[2, 3]) on cpu:[0] mesh [1]\n}\n",
+                   "out of range");
   ExpectParseError(header, "no closing");
   ExpectParseError("%0 = input() : (f32[2]) on cpu:[0] mesh [1]\n", "expected 'graph {'");
 }
@@ -133,7 +146,8 @@ TEST(GraphTest, BadVariableInitializerIsAnErrorNamingTheVariable) {
   const std::string text =
       "graph {\n"
       "  %0 = variable() {initializer=\"gaussian\"} : (f32[2, 3]) on cpu:[0] mesh [1] name \"w\"\n"
-      "  %1 = variable() {initializer=\"uniform\", low=1.0, high=0.5} : (f32[2]) on cpu:[0] mesh [1] name \"b\"\n"
+      "  %1 = variable() {initializer=\"uniform\", low=1.0, high=0.5} : (f32[2]) on cpu:[0] mesh [1] name "
+      "\"b\"\n"
       "}\n";
   for (const auto& [variable, fragment] :
        std::vector<std::pair<std::string, std::string>>{{"w", "'gaussian'"}, {"b", "expected high > low"}}) {

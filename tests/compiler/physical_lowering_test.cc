@@ -2,13 +2,13 @@
 // boxing insertion produce) lowered to plans. Boxing actors are also run on
 // host tensors, to check that their copy programs move the logical tensor.
 #include "compiler/lower/physical_lowering.h"
-#include "compiler/boxing/boxing_kind.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <map>
 
+#include "compiler/boxing/boxing_kind.h"
 #include "oneflow_like/host_tensor.h"
 #include "ops/registry.h"
 #include "runtime/plan_summary.h"
@@ -480,7 +480,8 @@ TEST(PhysicalLoweringTest, EveryBoxingPairLowersAndMovesTheLogicalTensor) {
     return Placement::Create(DeviceType::kCPU, ids, mesh).ValueOrThrow();
   };
   std::vector<std::pair<Placement, Placement>> moves;
-  for (int n = 1; n <= 4; ++n) moves.emplace_back(Placement::Linear(DeviceType::kCPU, n), Placement::Linear(DeviceType::kCPU, n));
+  for (int n = 1; n <= 4; ++n)
+    moves.emplace_back(Placement::Linear(DeviceType::kCPU, n), Placement::Linear(DeviceType::kCPU, n));
   const Placement mesh = Placement::Mesh(DeviceType::kCPU, Shape{2, 2}).ValueOrThrow();
   moves.emplace_back(mesh, mesh);
   moves.emplace_back(Placement::Linear(DeviceType::kCPU, 2), Placement::Linear(DeviceType::kCPU, 3));
@@ -492,15 +493,17 @@ TEST(PhysicalLoweringTest, EveryBoxingPairLowersAndMovesTheLogicalTensor) {
   for (const auto& [from_placement, to_placement] : moves) {
     for (const NdSbp& from : layouts(from_placement.hierarchy().rank())) {
       for (const NdSbp& to : layouts(to_placement.hierarchy().rank())) {
-        SCOPED_TRACE(NdSbpToString(from) + " on " + from_placement.ToString() + " -> " + NdSbpToString(to) + " on " +
-                     to_placement.ToString());
+        SCOPED_TRACE(NdSbpToString(from) + " on " + from_placement.ToString() + " -> " + NdSbpToString(to) +
+                     " on " + to_placement.ToString());
         Graph graph;
         const ValueId x = Input(graph, "x", F32({5, 3}), from_placement, from);
         int mesh_axis = -1;
-        const compiler::BoxingKind kind = compiler::ClassifyBoxing(from_placement, from, to_placement, to, &mesh_axis);
+        const compiler::BoxingKind kind =
+            compiler::ClassifyBoxing(from_placement, from, to_placement, to, &mesh_axis);
         const ValueId moved = Boxing(graph, "move", x, compiler::BoxingKindName(kind), to_placement, to);
         if (to_placement.hierarchy().rank() >= 2 && mesh_axis >= 0) {
-          graph.mutable_node(graph.value(moved).producer).attrs.Set("mesh_axis", static_cast<int64_t>(mesh_axis));
+          graph.mutable_node(graph.value(moved).producer)
+              .attrs.Set("mesh_axis", static_cast<int64_t>(mesh_axis));
         }
         StatusOr<Plan> plan = LowerToPlan(graph, Ops());
         ASSERT_TRUE(plan.ok()) << plan.status().message();

@@ -23,8 +23,8 @@ struct Layout {
   std::string batch;          // hint of x, labels and block boundaries
   std::string column_weight;  // first Linear of a block
   std::string column_bias;
-  std::string row_weight;     // second Linear of a block
-  std::string replicated;     // every other variable
+  std::string row_weight;  // second Linear of a block
+  std::string replicated;  // every other variable
 };
 
 std::string Hint(const std::string& sbp) { return sbp.empty() ? "" : " hint " + sbp; }
@@ -39,33 +39,36 @@ std::string MlpJob(const Layout& layout, int blocks, const std::string& optimize
   text << "graph {\n";
   const int x = value(), labels = value(), embed_w = value(), embed = value();
   text << "  %" << x << " = input() : (f32[16, 32]" << Hint(layout.batch) << ")" << on << " name \"x\"\n";
-  text << "  %" << labels << " = input() : (i64[16]" << Hint(layout.batch) << ")" << on << " name \"labels\"\n";
+  text << "  %" << labels << " = input() : (i64[16]" << Hint(layout.batch) << ")" << on
+       << " name \"labels\"\n";
   text << "  %" << embed_w << " = variable() {initializer=\"normal\", seed=1, std=0.1} : (f32[32, 32]"
        << Hint(layout.replicated) << ")" << on << " name \"embed.weight\"\n";
-  text << "  %" << embed << " = matmul(%" << x << ", %" << embed_w << ") : (f32[16, 32]" << Hint(layout.batch) << ")"
-       << on << " name \"embed\"\n";
+  text << "  %" << embed << " = matmul(%" << x << ", %" << embed_w << ") : (f32[16, 32]" << Hint(layout.batch)
+       << ")" << on << " name \"embed\"\n";
   int input = embed;
   for (int b = 0; b < blocks; ++b) {
     const std::string p = "block" + std::to_string(b) + ".";
-    const int w1 = value(), b1 = value(), h = value(), hb = value(), g = value(), w2 = value(), b2 = value(), y = value(),
-              out = value();
-    text << "  %" << w1 << " = variable() {initializer=\"normal\", seed=" << 10 + b << ", std=0.1} : (f32[32, 64]"
-         << Hint(layout.column_weight) << ")" << on << " name \"" << p << "fc1.weight\"\n";
-    text << "  %" << b1 << " = variable() {initializer=\"zeros\"} : (f32[64]" << Hint(layout.column_bias) << ")" << on
-         << " name \"" << p << "fc1.bias\"\n";
-    text << "  %" << h << " = matmul(%" << input << ", %" << w1 << ") : (f32[16, 64])" << on << " name \"" << p
-         << "fc1\"\n";
+    const int w1 = value(), b1 = value(), h = value(), hb = value(), g = value(), w2 = value(), b2 = value(),
+              y = value(), out = value();
+    text << "  %" << w1 << " = variable() {initializer=\"normal\", seed=" << 10 + b
+         << ", std=0.1} : (f32[32, 64]" << Hint(layout.column_weight) << ")" << on << " name \"" << p
+         << "fc1.weight\"\n";
+    text << "  %" << b1 << " = variable() {initializer=\"zeros\"} : (f32[64]" << Hint(layout.column_bias)
+         << ")" << on << " name \"" << p << "fc1.bias\"\n";
+    text << "  %" << h << " = matmul(%" << input << ", %" << w1 << ") : (f32[16, 64])" << on << " name \""
+         << p << "fc1\"\n";
     text << "  %" << hb << " = bias_add(%" << h << ", %" << b1 << ") : (f32[16, 64])" << on << " name \"" << p
          << "fc1.bias_add\"\n";
     text << "  %" << g << " = gelu(%" << hb << ") : (f32[16, 64])" << on << " name \"" << p << "gelu\"\n";
-    text << "  %" << w2 << " = variable() {initializer=\"normal\", seed=" << 20 + b << ", std=0.1} : (f32[64, 32]"
-         << Hint(layout.row_weight) << ")" << on << " name \"" << p << "fc2.weight\"\n";
-    text << "  %" << b2 << " = variable() {initializer=\"zeros\"} : (f32[32]" << Hint(layout.replicated) << ")" << on
-         << " name \"" << p << "fc2.bias\"\n";
+    text << "  %" << w2 << " = variable() {initializer=\"normal\", seed=" << 20 + b
+         << ", std=0.1} : (f32[64, 32]" << Hint(layout.row_weight) << ")" << on << " name \"" << p
+         << "fc2.weight\"\n";
+    text << "  %" << b2 << " = variable() {initializer=\"zeros\"} : (f32[32]" << Hint(layout.replicated)
+         << ")" << on << " name \"" << p << "fc2.bias\"\n";
     text << "  %" << y << " = matmul(%" << g << ", %" << w2 << ") : (f32[16, 32])" << on << " name \"" << p
          << "fc2\"\n";
-    text << "  %" << out << " = bias_add(%" << y << ", %" << b2 << ") : (f32[16, 32]" << Hint(layout.batch) << ")"
-         << on << " name \"" << p << "fc2.bias_add\"\n";
+    text << "  %" << out << " = bias_add(%" << y << ", %" << b2 << ") : (f32[16, 32]" << Hint(layout.batch)
+         << ")" << on << " name \"" << p << "fc2.bias_add\"\n";
     input = out;
   }
   const int loss = value(), prob = value();
@@ -123,7 +126,8 @@ TEST(StructureTest, DataParallelMlpHasOneAllReducePerWeightGradient) {
     const std::map<std::string, int> counts = Communication(result.graph);
     const int variables = 1 + 2 * kVariablesPerBlock;
     EXPECT_EQ(counts, (std::map<std::string, int>{{"optimizer/all_reduce", variables}}))
-        << devices << " devices: " << ToString(counts) << "\n" << PrintGraph(result.graph);
+        << devices << " devices: " << ToString(counts) << "\n"
+        << PrintGraph(result.graph);
   }
 }
 
@@ -133,8 +137,8 @@ TEST(StructureTest, DataParallelClippingStillMovesEachGradientOnce) {
   // one reduce-scatter plus one all-gather (the two halves of a ring
   // all-reduce), never an all-reduce on top of a reduce-scatter.
   const Layout layout{"cpu:[0,1,2,3] mesh [4]", "S(0)", "", "", "", ""};
-  const CompileResult result =
-      CompileJob(MlpJob(layout, 2, "{kind=\"adamw\", learning_rate=0.001, clip_norm=1.0, weight_decay=0.01}"));
+  const CompileResult result = CompileJob(
+      MlpJob(layout, 2, "{kind=\"adamw\", learning_rate=0.001, clip_norm=1.0, weight_decay=0.01}"));
   // The clip scale's sum over gradients is a scalar: one tiny all-reduce
   // of it is allowed besides the gradients' own.
   int scalar_reductions = 0;
@@ -165,7 +169,8 @@ TEST(StructureTest, MegatronMlpHasOneAllReduceForwardAndOneBackwardPerBlock) {
     for (int blocks : {1, 2}) {
       const CompileResult result = CompileJob(MlpJob(layout, blocks, kAdam));
       const std::map<std::string, int> counts = Communication(result.graph);
-      EXPECT_EQ(counts, (std::map<std::string, int>{{"forward/all_reduce", blocks}, {"backward/all_reduce", blocks}}))
+      EXPECT_EQ(counts,
+                (std::map<std::string, int>{{"forward/all_reduce", blocks}, {"backward/all_reduce", blocks}}))
           << devices << " devices, " << blocks << " blocks: " << ToString(counts) << "\n"
           << PrintGraph(result.graph);
     }
@@ -173,7 +178,8 @@ TEST(StructureTest, MegatronMlpHasOneAllReduceForwardAndOneBackwardPerBlock) {
 }
 
 TEST(StructureTest, DataTimesTensorParallelOnA2x2Mesh) {
-  const Layout layout{"cpu:[0,1,2,3] mesh [2, 2]", "(S(0), B)", "(B, S(1))", "(B, S(0))", "(B, S(0))", "(B, B)"};
+  const Layout layout{
+      "cpu:[0,1,2,3] mesh [2, 2]", "(S(0), B)", "(B, S(1))", "(B, S(0))", "(B, S(0))", "(B, B)"};
   const int blocks = 2;
   const CompileResult result = CompileJob(MlpJob(layout, blocks, kAdam));
   const std::map<std::string, int> counts = Communication(result.graph);
@@ -182,7 +188,8 @@ TEST(StructureTest, DataTimesTensorParallelOnA2x2Mesh) {
   EXPECT_EQ(counts, (std::map<std::string, int>{{"forward/all_reduce@1", blocks},
                                                 {"backward/all_reduce@1", blocks},
                                                 {"optimizer/all_reduce@0", 1 + kVariablesPerBlock * blocks}}))
-      << ToString(counts) << "\n" << PrintGraph(result.graph);
+      << ToString(counts) << "\n"
+      << PrintGraph(result.graph);
 }
 
 }  // namespace
