@@ -42,13 +42,18 @@ void ToProto(const AttrValue& value, proto::AttrValue* out) {
         } else if constexpr (std::is_same_v<T, std::string>) {
           out->set_string_value(v);
         } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
-          for (int64_t x : v) out->mutable_ints_value()->add_values(x);
+          // mutable_* marks the oneof as set even for an empty list ([] and
+          // scalar shapes must survive the round trip).
+          auto* list = out->mutable_ints_value();
+          for (int64_t x : v) list->add_values(x);
         } else if constexpr (std::is_same_v<T, std::vector<double>>) {
-          for (double x : v) out->mutable_floats_value()->add_values(x);
+          auto* list = out->mutable_floats_value();
+          for (double x : v) list->add_values(x);
         } else if constexpr (std::is_same_v<T, DType>) {
           out->set_dtype_value(DTypeName(v));
         } else {
-          for (int64_t x : v.dims()) out->mutable_shape_value()->add_values(x);
+          auto* dims = out->mutable_shape_value();
+          for (int64_t x : v.dims()) dims->add_values(x);
         }
       },
       value);

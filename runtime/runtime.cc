@@ -38,16 +38,25 @@ struct Message {
 class MessageQueue {
 public:
   void Push(const Message &message) {
+    bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       items_.push_back(message);
+      // Most messages go to the sending thread's own queue or to a busy
+      // thread: signal only a thread that sleeps (checked under the lock).
+      wake = waiting_ > 0;
     }
-    ready_.notify_one();
+    if (wake)
+      ready_.notify_one();
   }
   // False once stopped.
   bool Pop(Message &message) {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [&] { return stopped_ || !items_.empty(); });
+    if (!stopped_ && items_.empty()) {
+      waiting_++;
+      ready_.wait(lock, [&] { return stopped_ || !items_.empty(); });
+      waiting_--;
+    }
     if (stopped_)
       return false;
     message = items_.front();
@@ -66,6 +75,7 @@ private:
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Message> items_;
+  int waiting_ = 0; // threads blocked in Pop
   bool stopped_ = false;
 };
 
@@ -123,8 +133,12 @@ private:
     std::vector<bool> busy;                             // per copy
     int busy_count = 0;
     int next_copy = 0;
-    std::deque<std::pair<int, std::vector<int>>>
-        outstanding; // (produced copy, input copies) per act
+    // Acts whose completion is pending, oldest first: the produced copy of
+    // each, and its input copies (slots.size() per act) flattened, so that an
+    // act allocates nothing once the deques have grown.
+    std::deque<int> outstanding;
+    std::deque<int> outstanding_inputs;
+    std::vector<int> input_copies; // scratch: the input copies of the act being started
     int64_t acts = 0;
     bool source = false;
     bool ended = false;
@@ -349,8 +363,8 @@ void RunState::TryAct(ActorId id) {
         return;
       copy = state.next_copy;
     }
-    std::vector<int> input_copies;
-    input_copies.reserve(state.slots.size());
+    std::vector<int> &input_copies = state.input_copies;
+    input_copies.clear();
     for (Slot &slot : state.slots) {
       input_copies.push_back(slot.ready.front());
       slot.ready.pop_front();
@@ -369,7 +383,8 @@ void RunState::TryAct(ActorId id) {
       Abort(status);
       return;
     }
-    state.outstanding.emplace_back(copy, std::move(input_copies));
+    state.outstanding.push_back(copy);
+    state.outstanding_inputs.insert(state.outstanding_inputs.end(), input_copies.begin(), input_copies.end());
     // The completion may come on another thread (asynchronous streams): it
     // only posts kCompleted; the act stays counted in flight until then.
     in_flight_.fetch_add(1);
@@ -388,7 +403,7 @@ void RunState::TryAct(ActorId id) {
 void RunState::OnCompleted(ActorId id) {
   ActorState &state = states_[id];
   const Actor &actor = plan_.actors[id];
-  auto [copy, input_copies] = std::move(state.outstanding.front());
+  const int copy = state.outstanding.front();
   state.outstanding.pop_front();
   if (copy >= 0) {
     const std::vector<ActorId> &first =
@@ -402,7 +417,8 @@ void RunState::OnCompleted(ActorId id) {
   }
   for (size_t s = 0; s < state.slots.size(); ++s) {
     Send(Message{MessageKind::kFree, state.slots[s].producer, id,
-                 state.slots[s].reg, input_copies[s]});
+                 state.slots[s].reg, state.outstanding_inputs.front()});
+    state.outstanding_inputs.pop_front();
   }
 }
 

@@ -80,6 +80,9 @@ Plan HandBuiltPlan() {
               {"floats", std::vector<double>{0.5, 1.5}},
               {"dtype", DType::kBF16},
               {"shape", Shape{2, 3}},
+              {"no_ints", std::vector<int64_t>{}},
+              {"no_floats", std::vector<double>{}},
+              {"scalar_shape", Shape{}},
               {"text", std::string("a \"quoted\" name")}};
   plan.nodes = {{"x", "input", {}, "forward"},
                 {"w", "variable", initializer, "forward"},
@@ -204,6 +207,10 @@ TEST(PlanTest, ProtoRoundTripKeepsEveryField) {
   EXPECT_TRUE(std::holds_alternative<std::vector<double>>(decoded.value().nodes[3].attrs.Get("floats")));
   EXPECT_TRUE(std::holds_alternative<DType>(decoded.value().nodes[3].attrs.Get("dtype")));
   EXPECT_TRUE(std::holds_alternative<Shape>(decoded.value().nodes[3].attrs.Get("shape")));
+  // Empty lists and scalar shapes ([] axes, fill's shape []) too.
+  EXPECT_TRUE(std::holds_alternative<std::vector<int64_t>>(decoded.value().nodes[3].attrs.Get("no_ints")));
+  EXPECT_TRUE(std::holds_alternative<std::vector<double>>(decoded.value().nodes[3].attrs.Get("no_floats")));
+  EXPECT_EQ(decoded.value().nodes[3].attrs.GetShape("scalar_shape"), Shape{});
 }
 
 TEST(PlanTest, ProtoRejectsGarbage) {

@@ -4,3 +4,9 @@ ofl_test(runtime_test runtime/runtime_test.cc)
 target_link_libraries(runtime_test PRIVATE ofl_runtime)
 ofl_test(session_test runtime/session_test.cc)
 target_link_libraries(session_test PRIVATE ofl_api)
+# `ofl run` on a saved job and its plan.pb: loss lines per step, seeds,
+# zero feeds and errors naming the file (check_run.sh).
+add_test(NAME RunCommandTest
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/runtime/check_run.sh $<TARGET_FILE:ofl>
+                 ${CMAKE_CURRENT_SOURCE_DIR}/compiler/jobs ${CMAKE_CURRENT_BINARY_DIR}/run_command_out)
+set_tests_properties(RunCommandTest PROPERTIES LABELS unit)

@@ -20,4 +20,9 @@ int RunSelfCheckCommand(const std::vector<std::string>& args);
 /// saved job (IR text) and writes the plan as protobuf, text and dot.
 int RunCompileCommand(const std::vector<std::string>& args);
 
+/// `ofl run JOB.txt|PLAN.pb [--steps N] [--feed random|zeros] [--seed S] [--classes C]`:
+/// compiles a job (or loads a plan), runs N steps with generated feeds and
+/// prints each step's fetches.
+int RunRunCommand(const std::vector<std::string>& args);
+
 }  // namespace ofl::cli

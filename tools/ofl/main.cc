@@ -17,7 +17,10 @@ void PrintUsage() {
                "                                     signature on virtual CPU devices and compare\n"
                "  compile JOB.txt [--out DIR] [--no-fusion] [--inference]\n"
                "                                     compile a saved job (IR text) into a plan:\n"
-               "                                     DIR/plan.pb, plan.txt, plan.dot and a summary\n";
+               "                                     DIR/plan.pb, plan.txt, plan.dot and a summary\n"
+               "  run JOB.txt|PLAN.pb [--steps N] [--feed random|zeros] [--seed S] [--classes C]\n"
+               "                                     run a job or plan with generated feeds and\n"
+               "                                     print each step's fetches\n";
 }
 
 }  // namespace
@@ -34,6 +37,7 @@ int main(int argc, char** argv) {
     if (command == "ops") return ofl::cli::RunOpsCommand(args);
     if (command == "selfcheck") return ofl::cli::RunSelfCheckCommand(args);
     if (command == "compile") return ofl::cli::RunCompileCommand(args);
+    if (command == "run") return ofl::cli::RunRunCommand(args);
   } catch (const std::exception& error) {
     std::cerr << "ofl " << command << ": " << error.what() << "\n";
     return 1;
