@@ -4,6 +4,8 @@ ofl_test(runtime_test runtime/runtime_test.cc)
 target_link_libraries(runtime_test PRIVATE ofl_runtime)
 ofl_test(session_test runtime/session_test.cc)
 target_link_libraries(session_test PRIVATE ofl_api)
+ofl_test(equivalence_test runtime/equivalence_test.cc)
+target_link_libraries(equivalence_test PRIVATE ofl_api)
 # `ofl run` on a saved job and its plan.pb: loss lines per step, seeds,
 # zero feeds and errors naming the file (check_run.sh).
 add_test(NAME RunCommandTest
