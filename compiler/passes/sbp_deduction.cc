@@ -285,6 +285,11 @@ StatusOr<NdSbp> SourceSbp(const Graph& graph, const Node& node) {
   if (given != nullptr) {
     OFL_RETURN_IF_ERROR(CheckNdSbp(Describe(node) + " sbp hint " + NdSbpToString(*given), *given, hierarchy,
                                    value.desc.shape));
+    // A Partial variable would be updated addend by addend with the whole
+    // gradient; its value is only defined as Split or Broadcast pieces.
+    OFL_CHECK_OR_RETURN(!node.IsVariable() || !HasPartial(*given))
+        << Describe(node) << ": sbp hint " << NdSbpToString(*given)
+        << ": expected Split or Broadcast on every mesh axis for a variable, got a Partial layout";
     return *given;
   }
   // Inputs: data parallel over every mesh axis (each device reads its share

@@ -102,6 +102,15 @@ TEST_F(SbpDeductionTest, OutputHintOnAWeightSplitKeepsTheSignature) {
   EXPECT_LT(graph_.FindNode("fc/matmul.hint"), 0);
 }
 
+TEST_F(SbpDeductionTest, PartialVariableIsAnError) {
+  const ValueId w = graph_.AddVariable("w", F32({4, 6}), two_, Nd("P"), {});
+  Op("relu", "act", {w}, two_);
+  const Status status = Deduce();
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("'w' (variable)"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("Partial"), std::string::npos) << status.message();
+}
+
 TEST_F(SbpDeductionTest, RowParallelGivesPartialSum) {
   const ValueId x = graph_.AddInput("x", F32({8, 4}), two_, Nd("S(1)"));
   const ValueId w = graph_.AddVariable("w", F32({4, 6}), two_, Nd("S(0)"), {});
