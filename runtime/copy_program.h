@@ -12,12 +12,11 @@ namespace ofl::runtime {
 
 /// Fills `blob` with the identity of `mode`: 0 for kSum, the lowest value of
 /// the dtype for kMax; kCopy leaves it untouched (transfers overwrite it).
-void FillIdentity(const Blob &blob, CombineMode mode);
+void FillIdentity(const Blob& blob, CombineMode mode);
 
 /// Combines the logical region `what` of `src` (holding `src_region`) into
 /// `dst` (holding `dst_region`) with `mode`; `what` lies inside both.
-void CombineRegion(const Blob &src, const Region &src_region, const Blob &dst,
-                   const Region &dst_region, const Region &what,
-                   CombineMode mode);
+void CombineRegion(const Blob& src, const Region& src_region, const Blob& dst, const Region& dst_region,
+                   const Region& what, CombineMode mode);
 
-} // namespace ofl::runtime
+}  // namespace ofl::runtime

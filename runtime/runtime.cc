@@ -19,11 +19,11 @@ namespace {
 // act, posted back to the actor's own thread so that only that thread
 // touches the actor's state even when the stream completes elsewhere.
 enum class MessageKind : int8_t {
-  kReady,     // copy `copy` of register `reg` holds this step's data
-  kFree,      // consumer `from` is done with copy `copy` of register `reg`
-  kEndOfData, // producer of `reg` will send nothing more
-  kStart,     // command: a source actor may begin acting
-  kCompleted, // command: the oldest outstanding act of `to` has completed
+  kReady,      // copy `copy` of register `reg` holds this step's data
+  kFree,       // consumer `from` is done with copy `copy` of register `reg`
+  kEndOfData,  // producer of `reg` will send nothing more
+  kStart,      // command: a source actor may begin acting
+  kCompleted,  // command: the oldest outstanding act of `to` has completed
 };
 
 struct Message {
@@ -36,8 +36,8 @@ struct Message {
 
 // A blocking FIFO; Stop() wakes the thread for good (errors).
 class MessageQueue {
-public:
-  void Push(const Message &message) {
+ public:
+  void Push(const Message& message) {
     bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -46,19 +46,17 @@ public:
       // thread: signal only a thread that sleeps (checked under the lock).
       wake = waiting_ > 0;
     }
-    if (wake)
-      ready_.notify_one();
+    if (wake) ready_.notify_one();
   }
   // False once stopped.
-  bool Pop(Message &message) {
+  bool Pop(Message& message) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!stopped_ && items_.empty()) {
       waiting_++;
       ready_.wait(lock, [&] { return stopped_ || !items_.empty(); });
       waiting_--;
     }
-    if (stopped_)
-      return false;
+    if (stopped_) return false;
     message = items_.front();
     items_.pop_front();
     return true;
@@ -71,16 +69,16 @@ public:
     ready_.notify_all();
   }
 
-private:
+ private:
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Message> items_;
-  int waiting_ = 0; // threads blocked in Pop
+  int waiting_ = 0;  // threads blocked in Pop
   bool stopped_ = false;
 };
 
 // Every element of `blob` set to `value` (rounded as a cast would).
-void FillValue(const Blob &blob, double value) {
+void FillValue(const Blob& blob, double value) {
   VisitDType(blob.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T stored{};
@@ -89,48 +87,44 @@ void FillValue(const Blob &blob, double value) {
     } else {
       stored = static_cast<T>(value);
     }
-    T *data = blob.As<T>();
-    for (int64_t i = 0; i < blob.NumElements(); ++i)
-      data[i] = stored;
+    T* data = blob.As<T>();
+    for (int64_t i = 0; i < blob.NumElements(); ++i) data[i] = stored;
   });
 }
 
-int64_t AlignUp(int64_t bytes) {
-  return (bytes + kBlobAlignment - 1) / kBlobAlignment * kBlobAlignment;
-}
+int64_t AlignUp(int64_t bytes) { return (bytes + kBlobAlignment - 1) / kBlobAlignment * kBlobAlignment; }
 
-} // namespace
+}  // namespace
 
 // One Run: per-actor state, one queue and thread per (device, stream). All
 // state of an actor is touched only by its thread; the only shared state is
 // atomics, the first error and the feed cache (behind mutexes).
 class RunState {
-public:
-  RunState(Runtime &runtime, int64_t steps, const FeedFunction &feeds)
+ public:
+  RunState(Runtime& runtime, int64_t steps, const FeedFunction& feeds)
       : runtime_(runtime), plan_(runtime.plan_), steps_(steps), feeds_(feeds) {}
 
   // Builds the actor states and threads (before anyone may Abort).
   void Prepare();
   // Runs the threads to the end or the first error.
-  Status Execute(std::vector<TensorMap> &fetches);
+  Status Execute(std::vector<TensorMap>& fetches);
   // Stops every thread; the first status wins.
-  void Abort(const Status &status);
+  void Abort(const Status& status);
 
-private:
-  struct Slot { // one distinct input register
+ private:
+  struct Slot {  // one distinct input register
     RegisterId reg = -1;
     ActorId producer = -1;
-    std::deque<int> ready; // ready copies, oldest first
+    std::deque<int> ready;  // ready copies, oldest first
     bool ended = false;
   };
   struct ActorState {
     std::vector<Slot> slots;
-    std::vector<int> slot_of_input; // Actor::inputs index -> slot
-    std::vector<ActorId>
-        readers; // consumers of the produced register that do not mutate it
-    std::vector<ActorId> mutators; // consumers that write it in place
-    std::vector<int> pending_readers, pending_mutators; // per copy
-    std::vector<bool> busy;                             // per copy
+    std::vector<int> slot_of_input;  // Actor::inputs index -> slot
+    std::vector<ActorId> readers;    // consumers of the produced register that do not mutate it
+    std::vector<ActorId> mutators;   // consumers that write it in place
+    std::vector<int> pending_readers, pending_mutators;  // per copy
+    std::vector<bool> busy;                              // per copy
     int busy_count = 0;
     int next_copy = 0;
     // Acts whose completion is pending, oldest first: the produced copy of
@@ -138,7 +132,7 @@ private:
     // act allocates nothing once the deques have grown.
     std::deque<int> outstanding;
     std::deque<int> outstanding_inputs;
-    std::vector<int> input_copies; // scratch: the input copies of the act being started
+    std::vector<int> input_copies;  // scratch: the input copies of the act being started
     int64_t acts = 0;
     bool source = false;
     bool ended = false;
@@ -153,65 +147,59 @@ private:
     int64_t ended = 0;
   };
 
-  void Send(const Message &message) {
+  void Send(const Message& message) {
     in_flight_.fetch_add(1);
     threads_[states_[message.to].thread]->queue.Push(message);
   }
   void ThreadMain(int index);
-  void Handle(const Message &message);
+  void Handle(const Message& message);
   void TryAct(ActorId id);
-  Status Act(ActorId id, int copy, const std::vector<int> &input_copies,
-             int64_t step);
+  Status Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step);
   void OnCompleted(ActorId id);
   void OnFree(ActorId id, ActorId from, int copy);
   void CheckEnd(ActorId id);
   StatusOr<HostTensor> Feed(int64_t step, int feed);
   std::string DescribeStuck();
 
-  Runtime &runtime_;
-  const Plan &plan_;
+  Runtime& runtime_;
+  const Plan& plan_;
   const int64_t steps_;
-  const FeedFunction &feeds_;
+  const FeedFunction& feeds_;
   std::vector<ActorState> states_;
   std::vector<std::unique_ptr<Thread>> threads_;
   // By output actor: the piece it handed over at each step (written only by
   // the actor's thread, read after the threads have joined).
   std::vector<std::vector<HostTensor>> pieces_;
 
-  std::atomic<int64_t> in_flight_{
-      0}; // queued messages + acts whose completion is pending
+  std::atomic<int64_t> in_flight_{0};  // queued messages + acts whose completion is pending
   std::atomic<int64_t> ended_total_{0};
   std::atomic<bool> aborted_{false};
   std::mutex error_mutex_;
   Status error_;
 
   std::mutex feed_mutex_;
-  std::map<int64_t, std::pair<TensorMap, int64_t>>
-      feed_cache_; // step -> (feeds, input actors left)
+  std::map<int64_t, std::pair<TensorMap, int64_t>> feed_cache_;  // step -> (feeds, input actors left)
   int64_t input_actors_ = 0;
 };
 
-void RunState::Abort(const Status &status) {
+void RunState::Abort(const Status& status) {
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
-    if (aborted_.load())
-      return;
+    if (aborted_.load()) return;
     error_ = status;
     aborted_.store(true);
   }
-  for (auto &thread : threads_)
-    thread->queue.Stop();
+  for (auto& thread : threads_) thread->queue.Stop();
 }
 
 void RunState::Prepare() {
   const int64_t num_actors = static_cast<int64_t>(plan_.actors.size());
   states_.resize(num_actors);
   std::map<std::pair<DeviceId, StreamKind>, int> thread_of;
-  for (const Actor &actor : plan_.actors) {
-    ActorState &state = states_[actor.id];
+  for (const Actor& actor : plan_.actors) {
+    ActorState& state = states_[actor.id];
     auto [it, inserted] =
-        thread_of.emplace(std::make_pair(actor.device, actor.stream),
-                          static_cast<int>(thread_of.size()));
+        thread_of.emplace(std::make_pair(actor.device, actor.stream), static_cast<int>(thread_of.size()));
     if (inserted) {
       auto thread = std::make_unique<Thread>();
       thread->device = actor.device;
@@ -221,29 +209,25 @@ void RunState::Prepare() {
     }
     state.thread = it->second;
     threads_[state.thread]->actors++;
-    for (const ActorInput &input : actor.inputs) {
+    for (const ActorInput& input : actor.inputs) {
       int slot = -1;
       for (size_t s = 0; s < state.slots.size(); ++s) {
-        if (state.slots[s].reg == input.register_id)
-          slot = static_cast<int>(s);
+        if (state.slots[s].reg == input.register_id) slot = static_cast<int>(s);
       }
       if (slot < 0) {
         slot = static_cast<int>(state.slots.size());
-        state.slots.push_back(Slot{input.register_id,
-                                   plan_.registers[input.register_id].producer,
-                                   {},
-                                   false});
+        state.slots.push_back(
+            Slot{input.register_id, plan_.registers[input.register_id].producer, {}, false});
       }
       state.slot_of_input.push_back(slot);
     }
     state.source = actor.inputs.empty();
-    if (actor.kind == ActorKind::kInput)
-      input_actors_++;
+    if (actor.kind == ActorKind::kInput) input_actors_++;
     if (actor.produced >= 0) {
-      const RegisterDesc &reg = plan_.registers[actor.produced];
+      const RegisterDesc& reg = plan_.registers[actor.produced];
       for (ActorId consumer : reg.consumers) {
         bool mutates = false;
-        for (const ActorInput &input : plan_.actors[consumer].inputs) {
+        for (const ActorInput& input : plan_.actors[consumer].inputs) {
           mutates |= input.register_id == reg.id && input.mutated;
         }
         (mutates ? state.mutators : state.readers).push_back(consumer);
@@ -257,43 +241,39 @@ void RunState::Prepare() {
   pieces_.resize(num_actors);
 }
 
-Status RunState::Execute(std::vector<TensorMap> &fetches) {
+Status RunState::Execute(std::vector<TensorMap>& fetches) {
   const int64_t num_actors = static_cast<int64_t>(plan_.actors.size());
-  for (const Actor &actor : plan_.actors) {
-    if (states_[actor.id].source)
-      Send(Message{MessageKind::kStart, actor.id, -1, -1, 0});
+  for (const Actor& actor : plan_.actors) {
+    if (states_[actor.id].source) Send(Message{MessageKind::kStart, actor.id, -1, -1, 0});
   }
   if (num_actors > 0 && in_flight_.load() == 0) {
-    return Status::Error("[runtime] the plan deadlocks: no actor is a source "
-                         "(every actor waits for an input), "
-                         "e.g. " +
-                         DescribeStuck());
+    return Status::Error(
+        "[runtime] the plan deadlocks: no actor is a source "
+        "(every actor waits for an input), "
+        "e.g. " +
+        DescribeStuck());
   }
   std::vector<std::thread> workers;
   workers.reserve(threads_.size());
   for (size_t t = 0; t < threads_.size(); ++t)
     workers.emplace_back([this, t] { ThreadMain(static_cast<int>(t)); });
-  for (std::thread &worker : workers)
-    worker.join();
-  if (aborted_.load())
-    return error_;
+  for (std::thread& worker : workers) worker.join();
+  if (aborted_.load()) return error_;
   if (ended_total_.load() != num_actors) {
-    return Status::Error(
-        "[runtime] the run stopped with actors still waiting: " +
-        DescribeStuck());
+    return Status::Error("[runtime] the run stopped with actors still waiting: " + DescribeStuck());
   }
 
   fetches.assign(steps_, TensorMap{});
   for (int64_t step = 0; step < steps_; ++step) {
     for (size_t f = 0; f < plan_.fetches.size(); ++f) {
-      const FetchDesc &fetch = plan_.fetches[f];
+      const FetchDesc& fetch = plan_.fetches[f];
       HostTensor logical(fetch.desc);
       FillIdentity(logical.AsBlob(), fetch.combine);
       const Region whole = Region::Whole(fetch.desc.shape);
       for (size_t p = 0; p < fetch.pieces.size(); ++p) {
-        const HostTensor &piece = pieces_[fetch.pieces[p].actor].at(step);
-        CombineRegion(piece.AsBlob(), fetch.pieces[p].region, logical.AsBlob(),
-                      whole, fetch.pieces[p].region, fetch.combine);
+        const HostTensor& piece = pieces_[fetch.pieces[p].actor].at(step);
+        CombineRegion(piece.AsBlob(), fetch.pieces[p].region, logical.AsBlob(), whole, fetch.pieces[p].region,
+                      fetch.combine);
       }
       fetches[step][fetch.name] = std::move(logical);
     }
@@ -303,69 +283,61 @@ Status RunState::Execute(std::vector<TensorMap> &fetches) {
 
 void RunState::ThreadMain(int index) {
   AdoptCpuThreadCount();
-  Thread &thread = *threads_[index];
+  Thread& thread = *threads_[index];
   const int64_t total = static_cast<int64_t>(plan_.actors.size());
   Message message;
   while (thread.ended < thread.actors && thread.queue.Pop(message)) {
     Handle(message);
     // Nothing queued and no act outstanding anywhere, yet actors wait: no
     // message can ever arrive again, so the plan deadlocked.
-    if (in_flight_.fetch_sub(1) == 1 && ended_total_.load() < total &&
-        !aborted_.load()) {
-      Abort(Status::Error(
-          "[runtime] the plan deadlocked: no message is in flight, but " +
-          DescribeStuck()));
+    if (in_flight_.fetch_sub(1) == 1 && ended_total_.load() < total && !aborted_.load()) {
+      Abort(Status::Error("[runtime] the plan deadlocked: no message is in flight, but " + DescribeStuck()));
     }
   }
 }
 
-void RunState::Handle(const Message &message) {
-  ActorState &state = states_[message.to];
+void RunState::Handle(const Message& message) {
+  ActorState& state = states_[message.to];
   switch (message.kind) {
-  case MessageKind::kStart:
-    break;
-  case MessageKind::kReady:
-    for (Slot &slot : state.slots) {
-      if (slot.reg == message.reg)
-        slot.ready.push_back(message.copy);
-    }
-    break;
-  case MessageKind::kFree:
-    OnFree(message.to, message.from, message.copy);
-    break;
-  case MessageKind::kEndOfData:
-    for (Slot &slot : state.slots) {
-      if (slot.reg == message.reg)
-        slot.ended = true;
-    }
-    break;
-  case MessageKind::kCompleted:
-    OnCompleted(message.to);
-    break;
+    case MessageKind::kStart:
+      break;
+    case MessageKind::kReady:
+      for (Slot& slot : state.slots) {
+        if (slot.reg == message.reg) slot.ready.push_back(message.copy);
+      }
+      break;
+    case MessageKind::kFree:
+      OnFree(message.to, message.from, message.copy);
+      break;
+    case MessageKind::kEndOfData:
+      for (Slot& slot : state.slots) {
+        if (slot.reg == message.reg) slot.ended = true;
+      }
+      break;
+    case MessageKind::kCompleted:
+      OnCompleted(message.to);
+      break;
   }
   TryAct(message.to);
   CheckEnd(message.to);
 }
 
 void RunState::TryAct(ActorId id) {
-  ActorState &state = states_[id];
-  const Actor &actor = plan_.actors[id];
+  ActorState& state = states_[id];
+  const Actor& actor = plan_.actors[id];
   while (!aborted_.load() && !state.ended) {
-    if (state.source && state.acts >= steps_)
-      return;
-    for (const Slot &slot : state.slots) {
-      if (slot.ready.empty())
-        return;
+    if (state.source && state.acts >= steps_) return;
+    for (const Slot& slot : state.slots) {
+      if (slot.ready.empty()) return;
     }
     int copy = -1;
     if (actor.produced >= 0) {
-      if (state.busy[state.next_copy])
-        return;
+      if (state.busy[state.next_copy]) return;
       copy = state.next_copy;
     }
-    std::vector<int> &input_copies = state.input_copies;
+    std::vector<int>& input_copies = state.input_copies;
     input_copies.clear();
-    for (Slot &slot : state.slots) {
+    for (Slot& slot : state.slots) {
       input_copies.push_back(slot.ready.front());
       slot.ready.pop_front();
     }
@@ -375,8 +347,7 @@ void RunState::TryAct(ActorId id) {
       state.busy_count++;
       state.pending_readers[copy] = static_cast<int>(state.readers.size());
       state.pending_mutators[copy] = static_cast<int>(state.mutators.size());
-      state.next_copy =
-          (state.next_copy + 1) % static_cast<int>(state.busy.size());
+      state.next_copy = (state.next_copy + 1) % static_cast<int>(state.busy.size());
     }
     Status status = Act(id, copy, input_copies, step);
     if (!status.ok()) {
@@ -390,8 +361,7 @@ void RunState::TryAct(ActorId id) {
     in_flight_.fetch_add(1);
     threads_[state.thread]->cpu_stream->OnComplete([this, id](Status done) {
       if (!done.ok()) {
-        Abort(Status::Error("[runtime] " + runtime_.DescribeActor(id) + ": " +
-                            done.message()));
+        Abort(Status::Error("[runtime] " + runtime_.DescribeActor(id) + ": " + done.message()));
       } else {
         Send(Message{MessageKind::kCompleted, id, id, -1, 0});
       }
@@ -401,32 +371,29 @@ void RunState::TryAct(ActorId id) {
 }
 
 void RunState::OnCompleted(ActorId id) {
-  ActorState &state = states_[id];
-  const Actor &actor = plan_.actors[id];
+  ActorState& state = states_[id];
+  const Actor& actor = plan_.actors[id];
   const int copy = state.outstanding.front();
   state.outstanding.pop_front();
   if (copy >= 0) {
-    const std::vector<ActorId> &first =
-        !state.readers.empty() ? state.readers : state.mutators;
-    for (ActorId consumer : first)
-      Send(Message{MessageKind::kReady, consumer, id, actor.produced, copy});
-    if (first.empty()) { // nobody reads it: free at once
+    const std::vector<ActorId>& first = !state.readers.empty() ? state.readers : state.mutators;
+    for (ActorId consumer : first) Send(Message{MessageKind::kReady, consumer, id, actor.produced, copy});
+    if (first.empty()) {  // nobody reads it: free at once
       state.busy[copy] = false;
       state.busy_count--;
     }
   }
   for (size_t s = 0; s < state.slots.size(); ++s) {
-    Send(Message{MessageKind::kFree, state.slots[s].producer, id,
-                 state.slots[s].reg, state.outstanding_inputs.front()});
+    Send(Message{MessageKind::kFree, state.slots[s].producer, id, state.slots[s].reg,
+                 state.outstanding_inputs.front()});
     state.outstanding_inputs.pop_front();
   }
 }
 
 void RunState::OnFree(ActorId id, ActorId from, int copy) {
-  ActorState &state = states_[id];
-  const Actor &actor = plan_.actors[id];
-  const bool mutator = std::find(state.mutators.begin(), state.mutators.end(),
-                                 from) != state.mutators.end();
+  ActorState& state = states_[id];
+  const Actor& actor = plan_.actors[id];
+  const bool mutator = std::find(state.mutators.begin(), state.mutators.end(), from) != state.mutators.end();
   if (mutator) {
     state.pending_mutators[copy]--;
   } else if (--state.pending_readers[copy] == 0) {
@@ -443,23 +410,19 @@ void RunState::OnFree(ActorId id, ActorId from, int copy) {
 }
 
 void RunState::CheckEnd(ActorId id) {
-  ActorState &state = states_[id];
-  if (state.ended || state.busy_count > 0 || !state.outstanding.empty())
-    return;
+  ActorState& state = states_[id];
+  if (state.ended || state.busy_count > 0 || !state.outstanding.empty()) return;
   if (state.source) {
-    if (state.acts < steps_)
-      return;
+    if (state.acts < steps_) return;
   } else {
-    for (const Slot &slot : state.slots) {
-      if (!slot.ended || !slot.ready.empty())
-        return;
+    for (const Slot& slot : state.slots) {
+      if (!slot.ended || !slot.ready.empty()) return;
     }
   }
   state.ended = true;
-  for (const std::vector<ActorId> *list : {&state.readers, &state.mutators}) {
+  for (const std::vector<ActorId>* list : {&state.readers, &state.mutators}) {
     for (ActorId consumer : *list) {
-      Send(Message{MessageKind::kEndOfData, consumer, id,
-                   plan_.actors[id].produced, 0});
+      Send(Message{MessageKind::kEndOfData, consumer, id, plan_.actors[id].produced, 0});
     }
   }
   threads_[state.thread]->ended++;
@@ -470,122 +433,102 @@ StatusOr<HostTensor> RunState::Feed(int64_t step, int feed) {
   std::lock_guard<std::mutex> lock(feed_mutex_);
   auto it = feed_cache_.find(step);
   if (it == feed_cache_.end()) {
-    StatusOr<TensorMap> fed =
-        feeds_ ? feeds_(step) : StatusOr<TensorMap>(TensorMap{});
-    if (!fed.ok())
-      return Status::Error("the feed function failed: " +
-                           fed.status().message());
+    StatusOr<TensorMap> fed = feeds_ ? feeds_(step) : StatusOr<TensorMap>(TensorMap{});
+    if (!fed.ok()) return Status::Error("the feed function failed: " + fed.status().message());
     TensorMap tensors = std::move(fed).value();
-    for (const auto &[name, tensor] : tensors) {
-      const bool known =
-          std::any_of(plan_.feeds.begin(), plan_.feeds.end(),
-                      [&](const FeedDesc &desc) { return desc.name == name; });
-      OFL_CHECK_OR_RETURN(known)
-          << "feed '" << name << "' is not an input of the plan";
+    for (const auto& [name, tensor] : tensors) {
+      const bool known = std::any_of(plan_.feeds.begin(), plan_.feeds.end(),
+                                     [&](const FeedDesc& desc) { return desc.name == name; });
+      OFL_CHECK_OR_RETURN(known) << "feed '" << name << "' is not an input of the plan";
     }
-    for (const FeedDesc &desc : plan_.feeds) {
+    for (const FeedDesc& desc : plan_.feeds) {
       auto found = tensors.find(desc.name);
-      OFL_CHECK_OR_RETURN(found != tensors.end())
-          << "feed '" << desc.name << "' is missing";
+      OFL_CHECK_OR_RETURN(found != tensors.end()) << "feed '" << desc.name << "' is missing";
       OFL_CHECK_OR_RETURN(found->second.desc() == desc.desc)
-          << "feed '" << desc.name << "': expected " << desc.desc.ToString()
-          << ", got " << found->second.desc().ToString();
+          << "feed '" << desc.name << "': expected " << desc.desc.ToString() << ", got "
+          << found->second.desc().ToString();
     }
-    it = feed_cache_
-             .emplace(step, std::make_pair(std::move(tensors), input_actors_))
-             .first;
+    it = feed_cache_.emplace(step, std::make_pair(std::move(tensors), input_actors_)).first;
   }
   HostTensor tensor = it->second.first.at(plan_.feeds[feed].name);
-  if (--it->second.second == 0)
-    feed_cache_.erase(it);
+  if (--it->second.second == 0) feed_cache_.erase(it);
   return tensor;
 }
 
-Status RunState::Act(ActorId id, int copy, const std::vector<int> &input_copies,
-                     int64_t step) {
-  const Actor &actor = plan_.actors[id];
-  const ActorState &state = states_[id];
-  auto fail = [&](const std::string &message) {
-    return Status::Error("[runtime] " + runtime_.DescribeActor(id) + ", step " +
-                         std::to_string(step) + ": " + message);
+Status RunState::Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step) {
+  const Actor& actor = plan_.actors[id];
+  const ActorState& state = states_[id];
+  auto fail = [&](const std::string& message) {
+    return Status::Error("[runtime] " + runtime_.DescribeActor(id) + ", step " + std::to_string(step) + ": " +
+                         message);
   };
   auto input_blob = [&](size_t i) {
-    const ActorInput &input = actor.inputs[i];
-    return runtime_.BlobAt(input.register_id,
-                           input_copies[state.slot_of_input[i]], input.blob);
+    const ActorInput& input = actor.inputs[i];
+    return runtime_.BlobAt(input.register_id, input_copies[state.slot_of_input[i]], input.blob);
   };
   switch (actor.kind) {
-  case ActorKind::kVariable:
-    return Status::Ok(); // the data is already in the persistent register
-  case ActorKind::kInput: {
-    const auto [feed, piece_index] = runtime_.feed_piece_[id];
-    StatusOr<HostTensor> tensor = Feed(step, feed);
-    if (!tensor.ok())
-      return fail(tensor.status().message());
-    const TensorPiece &piece = plan_.feeds[feed].pieces[piece_index];
-    const Blob out = runtime_.BlobAt(actor.produced, copy, piece.blob);
-    if (piece.zeros) {
-      std::memset(out.data, 0, out.ByteSize());
-    } else {
-      CopyRegion(tensor.value().AsBlob(), Region::Whole(tensor.value().shape()),
-                 out, piece.region, piece.region);
-    }
-    return Status::Ok();
-  }
-  case ActorKind::kOutput: {
-    if (runtime_.fetch_pieces_[id].empty())
-      return Status::Ok();
-    const Blob in = input_blob(0);
-    HostTensor host(in.desc);
-    std::memcpy(host.raw(), in.data, in.ByteSize());
-    pieces_[id].push_back(std::move(host));
-    return Status::Ok();
-  }
-  case ActorKind::kBoxingCopy:
-  case ActorKind::kCollective: {
-    const BlobDesc &out_desc = plan_.registers[actor.produced].blobs[0];
-    const Blob out = runtime_.BlobAt(actor.produced, copy, 0);
-    const Region out_region = out_desc.LogicalRegion();
-    FillIdentity(out, actor.boxing.fill);
-    for (const Transfer &transfer : runtime_.programs_[id]) {
-      const ActorInput &input = actor.inputs[transfer.input];
-      const Region source =
-          plan_.registers[input.register_id].blobs[input.blob].LogicalRegion();
-      CombineRegion(input_blob(transfer.input), source, out, out_region,
-                    transfer.region, transfer.mode);
-    }
-    return Status::Ok();
-  }
-  case ActorKind::kCompute: {
-    KernelContext ctx;
-    ctx.op_name = plan_.nodes[actor.node].name;
-    ctx.attrs = &plan_.nodes[actor.node].attrs;
-    ctx.stream = threads_[state.thread]->cpu_stream.get();
-    for (size_t i = 0; i < actor.inputs.size(); ++i) {
-      const BlobDesc &desc = plan_.registers[actor.inputs[i].register_id]
-                                 .blobs[actor.inputs[i].blob];
-      ctx.inputs.push_back(
-          TensorArg{input_blob(i), desc.logical_shape, desc.offset});
-    }
-    if (actor.produced >= 0) {
-      const RegisterDesc &reg = plan_.registers[actor.produced];
-      for (size_t b = 0; b < reg.blobs.size(); ++b) {
-        ctx.outputs.push_back(
-            TensorArg{runtime_.BlobAt(reg.id, copy, static_cast<int>(b)),
-                      reg.blobs[b].logical_shape, reg.blobs[b].offset});
+    case ActorKind::kVariable:
+      return Status::Ok();  // the data is already in the persistent register
+    case ActorKind::kInput: {
+      const auto [feed, piece_index] = runtime_.feed_piece_[id];
+      StatusOr<HostTensor> tensor = Feed(step, feed);
+      if (!tensor.ok()) return fail(tensor.status().message());
+      const TensorPiece& piece = plan_.feeds[feed].pieces[piece_index];
+      const Blob out = runtime_.BlobAt(actor.produced, copy, piece.blob);
+      if (piece.zeros) {
+        std::memset(out.data, 0, out.ByteSize());
+      } else {
+        CopyRegion(tensor.value().AsBlob(), Region::Whole(tensor.value().shape()), out, piece.region,
+                   piece.region);
       }
+      return Status::Ok();
     }
-    Status status;
-    try {
-      status = runtime_.actor_kernels_[id]->Compute(ctx);
-    } catch (const std::exception
-                 &error) { // a kernel must not take the process down
-      status = Status::Error(error.what());
+    case ActorKind::kOutput: {
+      if (runtime_.fetch_pieces_[id].empty()) return Status::Ok();
+      const Blob in = input_blob(0);
+      HostTensor host(in.desc);
+      std::memcpy(host.raw(), in.data, in.ByteSize());
+      pieces_[id].push_back(std::move(host));
+      return Status::Ok();
     }
-    if (!status.ok())
-      return fail(status.message());
-    return Status::Ok();
-  }
+    case ActorKind::kBoxingCopy:
+    case ActorKind::kCollective: {
+      const BlobDesc& out_desc = plan_.registers[actor.produced].blobs[0];
+      const Blob out = runtime_.BlobAt(actor.produced, copy, 0);
+      const Region out_region = out_desc.LogicalRegion();
+      FillIdentity(out, actor.boxing.fill);
+      for (const Transfer& transfer : runtime_.programs_[id]) {
+        const ActorInput& input = actor.inputs[transfer.input];
+        const Region source = plan_.registers[input.register_id].blobs[input.blob].LogicalRegion();
+        CombineRegion(input_blob(transfer.input), source, out, out_region, transfer.region, transfer.mode);
+      }
+      return Status::Ok();
+    }
+    case ActorKind::kCompute: {
+      KernelContext ctx;
+      ctx.op_name = plan_.nodes[actor.node].name;
+      ctx.attrs = &plan_.nodes[actor.node].attrs;
+      ctx.stream = threads_[state.thread]->cpu_stream.get();
+      for (size_t i = 0; i < actor.inputs.size(); ++i) {
+        const BlobDesc& desc = plan_.registers[actor.inputs[i].register_id].blobs[actor.inputs[i].blob];
+        ctx.inputs.push_back(TensorArg{input_blob(i), desc.logical_shape, desc.offset});
+      }
+      if (actor.produced >= 0) {
+        const RegisterDesc& reg = plan_.registers[actor.produced];
+        for (size_t b = 0; b < reg.blobs.size(); ++b) {
+          ctx.outputs.push_back(TensorArg{runtime_.BlobAt(reg.id, copy, static_cast<int>(b)),
+                                          reg.blobs[b].logical_shape, reg.blobs[b].offset});
+        }
+      }
+      Status status;
+      try {
+        status = runtime_.actor_kernels_[id]->Compute(ctx);
+      } catch (const std::exception& error) {  // a kernel must not take the process down
+        status = Status::Error(error.what());
+      }
+      if (!status.ok()) return fail(status.message());
+      return Status::Ok();
+    }
   }
   return Status::Ok();
 }
@@ -593,34 +536,28 @@ Status RunState::Act(ActorId id, int copy, const std::vector<int> &input_copies,
 std::string RunState::DescribeStuck() {
   std::ostringstream out;
   int listed = 0;
-  for (const Actor &actor : plan_.actors) {
-    const ActorState &state = states_[actor.id];
-    if (state.ended)
-      continue;
+  for (const Actor& actor : plan_.actors) {
+    const ActorState& state = states_[actor.id];
+    if (state.ended) continue;
     if (listed++ == 4) {
       out << "; ...";
       break;
     }
-    out << (listed > 1 ? "; " : "") << runtime_.DescribeActor(actor.id)
-        << " after " << state.acts << " acts";
-    for (const Slot &slot : state.slots) {
-      if (slot.ready.empty() && !slot.ended)
-        out << ", waiting for r" << slot.reg;
+    out << (listed > 1 ? "; " : "") << runtime_.DescribeActor(actor.id) << " after " << state.acts << " acts";
+    for (const Slot& slot : state.slots) {
+      if (slot.ready.empty() && !slot.ended) out << ", waiting for r" << slot.reg;
     }
-    if (state.busy_count > 0)
-      out << ", its register busy";
+    if (state.busy_count > 0) out << ", its register busy";
   }
   return out.str() + " have not ended";
 }
 
 // ---- Runtime -------------------------------------------------------------
 
-Runtime::Runtime(Plan plan, const KernelRegistry &kernels)
-    : plan_(std::move(plan)), kernels_(kernels) {}
+Runtime::Runtime(Plan plan, const KernelRegistry& kernels) : plan_(std::move(plan)), kernels_(kernels) {}
 Runtime::~Runtime() = default;
 
-StatusOr<std::unique_ptr<Runtime>>
-Runtime::Load(Plan plan, const KernelRegistry &kernels) {
+StatusOr<std::unique_ptr<Runtime>> Runtime::Load(Plan plan, const KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(ValidatePlan(plan));
   std::unique_ptr<Runtime> runtime(new Runtime(std::move(plan), kernels));
   OFL_RETURN_IF_ERROR(runtime->Allocate());
@@ -630,26 +567,25 @@ Runtime::Load(Plan plan, const KernelRegistry &kernels) {
 }
 
 std::string Runtime::DescribeActor(ActorId actor) const {
-  const Actor &desc = plan_.actors[actor];
-  const PlanNode &node = plan_.nodes[desc.node];
-  return "actor a" + std::to_string(actor) + " '" + node.name + "' (op " +
-         node.op + ") on " + desc.device.ToString();
+  const Actor& desc = plan_.actors[actor];
+  const PlanNode& node = plan_.nodes[desc.node];
+  return "actor a" + std::to_string(actor) + " '" + node.name + "' (op " + node.op + ") on " +
+         desc.device.ToString();
 }
 
 Status Runtime::Allocate() {
   memory_.resize(plan_.registers.size());
-  for (const RegisterDesc &reg : plan_.registers) {
+  for (const RegisterDesc& reg : plan_.registers) {
     OFL_CHECK_OR_RETURN(reg.device.type == DeviceType::kCPU)
-        << "[runtime] register r" << reg.id << " lies on "
-        << reg.device.ToString() << ": this runtime runs CPU devices only";
-    RegisterMemory &memory = memory_[reg.id];
+        << "[runtime] register r" << reg.id << " lies on " << reg.device.ToString()
+        << ": this runtime runs CPU devices only";
+    RegisterMemory& memory = memory_[reg.id];
     memory.copies = reg.persistent ? 1 : reg.count;
     memory.stride = AlignUp(std::max<int64_t>(reg.byte_size, 1));
     const int64_t bytes = memory.stride * memory.copies;
     // 64-byte aligned, zero-filled: the same allocation HostTensor uses.
     HostTensor buffer(TensorDesc{Shape{bytes}, DType::kU8});
-    memory.storage = std::shared_ptr<std::byte>(buffer.AsBlob().As<std::byte>(),
-                                                [buffer](std::byte *) {});
+    memory.storage = std::shared_ptr<std::byte>(buffer.AsBlob().As<std::byte>(), [buffer](std::byte*) {});
   }
   feed_piece_.assign(plan_.actors.size(), {-1, -1});
   fetch_pieces_.assign(plan_.actors.size(), {});
@@ -658,65 +594,54 @@ Status Runtime::Allocate() {
     for (size_t p = 0; p < plan_.feeds[f].pieces.size(); ++p) {
       const ActorId actor = plan_.feeds[f].pieces[p].actor;
       OFL_CHECK_OR_RETURN(feed_piece_[actor].first < 0)
-          << "[runtime] " << DescribeActor(actor)
-          << " is named by two feed pieces";
+          << "[runtime] " << DescribeActor(actor) << " is named by two feed pieces";
       feed_piece_[actor] = {static_cast<int>(f), static_cast<int>(p)};
     }
   }
   for (size_t f = 0; f < plan_.fetches.size(); ++f) {
     for (size_t p = 0; p < plan_.fetches[f].pieces.size(); ++p) {
-      fetch_pieces_[plan_.fetches[f].pieces[p].actor].emplace_back(
-          static_cast<int>(f), static_cast<int>(p));
+      fetch_pieces_[plan_.fetches[f].pieces[p].actor].emplace_back(static_cast<int>(f), static_cast<int>(p));
     }
   }
-  for (const Actor &actor : plan_.actors) {
+  for (const Actor& actor : plan_.actors) {
     if (actor.kind == ActorKind::kInput) {
       OFL_CHECK_OR_RETURN(feed_piece_[actor.id].first >= 0)
-          << "[runtime] " << DescribeActor(actor.id)
-          << ": an input actor that no feed names";
+          << "[runtime] " << DescribeActor(actor.id) << ": an input actor that no feed names";
     }
-    if (actor.kind == ActorKind::kCollective)
-      programs_[actor.id] = CollectiveTransfers(plan_, actor);
-    if (actor.kind == ActorKind::kBoxingCopy)
-      programs_[actor.id] = actor.boxing.transfers;
+    if (actor.kind == ActorKind::kCollective) programs_[actor.id] = CollectiveTransfers(plan_, actor);
+    if (actor.kind == ActorKind::kBoxingCopy) programs_[actor.id] = actor.boxing.transfers;
   }
   return Status::Ok();
 }
 
 Status Runtime::CreateKernels() {
   actor_kernels_.resize(plan_.actors.size());
-  for (const Actor &actor : plan_.actors) {
-    if (actor.kind != ActorKind::kCompute)
-      continue;
+  for (const Actor& actor : plan_.actors) {
+    if (actor.kind != ActorKind::kCompute) continue;
     DType dtype = DType::kF32;
     if (!actor.inputs.empty()) {
-      dtype = plan_.registers[actor.inputs[0].register_id]
-                  .blobs[actor.inputs[0].blob]
-                  .desc.dtype;
-    } else if (actor.produced >= 0 &&
-               !plan_.registers[actor.produced].blobs.empty()) {
+      dtype = plan_.registers[actor.inputs[0].register_id].blobs[actor.inputs[0].blob].desc.dtype;
+    } else if (actor.produced >= 0 && !plan_.registers[actor.produced].blobs.empty()) {
       dtype = plan_.registers[actor.produced].blobs[0].desc.dtype;
     }
-    StatusOr<KernelFactory> factory = kernels_.Find(
-        KernelKey{plan_.nodes[actor.node].op, actor.device.type, dtype});
+    StatusOr<KernelFactory> factory =
+        kernels_.Find(KernelKey{plan_.nodes[actor.node].op, actor.device.type, dtype});
     if (!factory.ok())
-      return Status::Error("[runtime] " + DescribeActor(actor.id) + ": " +
-                           factory.status().message());
+      return Status::Error("[runtime] " + DescribeActor(actor.id) + ": " + factory.status().message());
     actor_kernels_[actor.id] = factory.value()();
   }
   return Status::Ok();
 }
 
 Blob Runtime::BlobAt(RegisterId reg, int copy, int blob) const {
-  const BlobDesc &desc = plan_.registers[reg].blobs[blob];
-  std::byte *base = memory_[reg].storage.get() + memory_[reg].stride * copy +
-                    desc.byte_offset;
+  const BlobDesc& desc = plan_.registers[reg].blobs[blob];
+  std::byte* base = memory_[reg].storage.get() + memory_[reg].stride * copy + desc.byte_offset;
   return Blob{base, desc.desc, plan_.registers[reg].device};
 }
 
 Status Runtime::InitializeVariables() {
-  for (const VariableDesc &variable : plan_.variables) {
-    const AttrMap &attrs = variable.initializer;
+  for (const VariableDesc& variable : plan_.variables) {
+    const AttrMap& attrs = variable.initializer;
     const std::string who = "[runtime] variable '" + variable.name + "'";
     try {
       std::string kind = "zeros";
@@ -725,72 +650,58 @@ Status Runtime::InitializeVariables() {
       } else if (attrs.Has("kind")) {
         kind = attrs.GetString("kind");
       }
-      auto float_or = [&](const std::string &name, double fallback) {
+      auto float_or = [&](const std::string& name, double fallback) {
         return attrs.Has(name) ? attrs.GetFloat(name) : fallback;
       };
-      for (const TensorPiece &piece : variable.pieces) {
+      for (const TensorPiece& piece : variable.pieces) {
         const Blob blob = BlobAt(piece.register_id, 0, piece.blob);
         if (piece.zeros || kind == "zeros") {
           std::memset(blob.data, 0, blob.ByteSize());
         } else if (kind == "ones" || kind == "constant") {
           FillValue(blob, kind == "ones" ? 1.0 : float_or("value", 0));
         } else if (kind == "normal" || kind == "uniform") {
-          OFL_CHECK_OR_RETURN(attrs.Has("seed"))
-              << who << ": a " << kind << " initializer needs a seed";
-          AttrMap random{{"shape", variable.desc.shape},
-                         {"dtype", variable.desc.dtype},
-                         {"seed", attrs.GetInt("seed")}};
+          OFL_CHECK_OR_RETURN(attrs.Has("seed")) << who << ": a " << kind << " initializer needs a seed";
+          AttrMap random{
+              {"shape", variable.desc.shape}, {"dtype", variable.desc.dtype}, {"seed", attrs.GetInt("seed")}};
           if (kind == "normal") {
-            random.Set("mean", float_or("mean", 0))
-                .Set("std", float_or("std", 1));
+            random.Set("mean", float_or("mean", 0)).Set("std", float_or("std", 1));
           } else {
-            random.Set("low", float_or("low", 0))
-                .Set("high", float_or("high", 1));
+            random.Set("low", float_or("low", 0)).Set("high", float_or("high", 1));
           }
           const std::string op = "random_" + kind;
-          StatusOr<KernelFactory> factory =
-              kernels_.Find(KernelKey{op, blob.device.type, blob.dtype()});
-          if (!factory.ok())
-            return Status::Error(who + ": " + factory.status().message());
+          StatusOr<KernelFactory> factory = kernels_.Find(KernelKey{op, blob.device.type, blob.dtype()});
+          if (!factory.ok()) return Status::Error(who + ": " + factory.status().message());
           std::unique_ptr<Kernel> kernel = factory.value()();
           CpuStream stream(blob.device);
           KernelContext ctx;
           ctx.op_name = variable.name;
           ctx.attrs = &random;
-          const BlobDesc &desc =
-              plan_.registers[piece.register_id].blobs[piece.blob];
-          ctx.outputs.push_back(
-              TensorArg{blob, desc.logical_shape, desc.offset});
+          const BlobDesc& desc = plan_.registers[piece.register_id].blobs[piece.blob];
+          ctx.outputs.push_back(TensorArg{blob, desc.logical_shape, desc.offset});
           ctx.stream = &stream;
           Status status = kernel->Compute(ctx);
-          if (!status.ok())
-            return Status::Error(who + ": " + status.message());
+          if (!status.ok()) return Status::Error(who + ": " + status.message());
         } else {
-          return Status::Error(
-              who + ": unknown initializer '" + kind +
-              "', expected zeros, ones, constant, normal or uniform");
+          return Status::Error(who + ": unknown initializer '" + kind +
+                               "', expected zeros, ones, constant, normal or uniform");
         }
       }
-    } catch (const std::exception &error) { // attrs of the wrong type
+    } catch (const std::exception& error) {  // attrs of the wrong type
       return Status::Error(who + ": " + error.what());
     }
   }
   return Status::Ok();
 }
 
-StatusOr<std::vector<TensorMap>> Runtime::Run(int64_t steps,
-                                              const FeedFunction &feeds) {
-  OFL_CHECK_OR_RETURN(steps >= 0)
-      << "[runtime] Run: expected a non-negative step count, got " << steps;
+StatusOr<std::vector<TensorMap>> Runtime::Run(int64_t steps, const FeedFunction& feeds) {
+  OFL_CHECK_OR_RETURN(steps >= 0) << "[runtime] Run: expected a non-negative step count, got " << steps;
   std::vector<TensorMap> fetches;
-  if (steps == 0)
-    return fetches;
+  if (steps == 0) return fetches;
   RunState state(*this, steps, feeds);
   state.Prepare();
   {
     std::lock_guard<std::mutex> lock(run_mutex_);
-    OFL_CHECK_OR_RETURN(current_run_ == nullptr)
-        << "[runtime] Run: another run is in progress";
+    OFL_CHECK_OR_RETURN(current_run_ == nullptr) << "[runtime] Run: another run is in progress";
     current_run_ = &state;
   }
   Status status = state.Execute(fetches);
@@ -802,31 +713,27 @@ StatusOr<std::vector<TensorMap>> Runtime::Run(int64_t steps,
   return fetches;
 }
 
-StatusOr<TensorMap> Runtime::RunStep(const TensorMap &feeds) {
-  OFL_ASSIGN_OR_RETURN(
-      std::vector<TensorMap> fetches,
-      Run(1, [&](int64_t) -> StatusOr<TensorMap> { return feeds; }));
+StatusOr<TensorMap> Runtime::RunStep(const TensorMap& feeds) {
+  OFL_ASSIGN_OR_RETURN(std::vector<TensorMap> fetches,
+                       Run(1, [&](int64_t) -> StatusOr<TensorMap> { return feeds; }));
   return std::move(fetches[0]);
 }
 
 void Runtime::Cancel() {
   std::lock_guard<std::mutex> lock(run_mutex_);
   if (current_run_ != nullptr)
-    current_run_->Abort(
-        Status::Error("[runtime] the run was cancelled by the host"));
+    current_run_->Abort(Status::Error("[runtime] the run was cancelled by the host"));
 }
 
 std::vector<std::string> Runtime::VariableNames() const {
   std::vector<std::string> names;
-  for (const VariableDesc &variable : plan_.variables)
-    names.push_back(variable.name);
+  for (const VariableDesc& variable : plan_.variables) names.push_back(variable.name);
   return names;
 }
 
-StatusOr<HostTensor> Runtime::ReadVariable(const std::string &name) const {
-  for (const VariableDesc &variable : plan_.variables) {
-    if (variable.name != name)
-      continue;
+StatusOr<HostTensor> Runtime::ReadVariable(const std::string& name) const {
+  for (const VariableDesc& variable : plan_.variables) {
+    if (variable.name != name) continue;
     HostTensor logical(variable.desc);
     const Region whole = Region::Whole(variable.desc.shape);
     // Pieces with one region are Broadcast replicas (equal: take the first)
@@ -834,8 +741,7 @@ StatusOr<HostTensor> Runtime::ReadVariable(const std::string &name) const {
     // and divided by the replicas of the sum (1 on a purely Partial axis).
     std::vector<bool> done(variable.pieces.size(), false);
     for (size_t p = 0; p < variable.pieces.size(); ++p) {
-      if (done[p])
-        continue;
+      if (done[p]) continue;
       std::vector<size_t> group;
       bool partial = false;
       for (size_t q = p; q < variable.pieces.size(); ++q) {
@@ -845,48 +751,42 @@ StatusOr<HostTensor> Runtime::ReadVariable(const std::string &name) const {
           done[q] = true;
         }
       }
-      const TensorPiece &first = variable.pieces[p];
+      const TensorPiece& first = variable.pieces[p];
       if (!partial) {
-        CopyRegion(BlobAt(first.register_id, 0, first.blob), first.region,
-                   logical.AsBlob(), whole, first.region);
+        CopyRegion(BlobAt(first.register_id, 0, first.blob), first.region, logical.AsBlob(), whole,
+                   first.region);
         continue;
       }
       HostTensor sum(TensorDesc{first.region.Extent(), variable.desc.dtype});
       int64_t replicas = 0;
       for (size_t q : group) {
-        const TensorPiece &piece = variable.pieces[q];
+        const TensorPiece& piece = variable.pieces[q];
         replicas += piece.zeros ? 0 : 1;
-        CopyRegion(BlobAt(piece.register_id, 0, piece.blob), piece.region,
-                   sum.AsBlob(), piece.region, piece.region, true);
+        CopyRegion(BlobAt(piece.register_id, 0, piece.blob), piece.region, sum.AsBlob(), piece.region,
+                   piece.region, true);
       }
       if (replicas > 1) {
-        for (int64_t i = 0; i < sum.NumElements(); ++i)
-          sum.SetFromDouble(i, sum.GetAsDouble(i) / replicas);
+        for (int64_t i = 0; i < sum.NumElements(); ++i) sum.SetFromDouble(i, sum.GetAsDouble(i) / replicas);
       }
-      CopyRegion(sum.AsBlob(), first.region, logical.AsBlob(), whole,
-                 first.region);
+      CopyRegion(sum.AsBlob(), first.region, logical.AsBlob(), whole, first.region);
     }
     return logical;
   }
-  return Status::Error("[runtime] ReadVariable: no variable named '" + name +
-                       "'");
+  return Status::Error("[runtime] ReadVariable: no variable named '" + name + "'");
 }
 
-Status Runtime::WriteVariable(const std::string &name,
-                              const HostTensor &value) {
-  for (const VariableDesc &variable : plan_.variables) {
-    if (variable.name != name)
-      continue;
+Status Runtime::WriteVariable(const std::string& name, const HostTensor& value) {
+  for (const VariableDesc& variable : plan_.variables) {
+    if (variable.name != name) continue;
     OFL_CHECK_OR_RETURN(value.desc() == variable.desc)
-        << "[runtime] WriteVariable '" << name << "': expected "
-        << variable.desc.ToString() << ", got " << value.desc().ToString();
+        << "[runtime] WriteVariable '" << name << "': expected " << variable.desc.ToString() << ", got "
+        << value.desc().ToString();
     {
       std::lock_guard<std::mutex> lock(run_mutex_);
-      OFL_CHECK_OR_RETURN(current_run_ == nullptr)
-          << "[runtime] WriteVariable '" << name << "' during a run";
+      OFL_CHECK_OR_RETURN(current_run_ == nullptr) << "[runtime] WriteVariable '" << name << "' during a run";
     }
     const Region whole = Region::Whole(variable.desc.shape);
-    for (const TensorPiece &piece : variable.pieces) {
+    for (const TensorPiece& piece : variable.pieces) {
       const Blob blob = BlobAt(piece.register_id, 0, piece.blob);
       if (piece.zeros) {
         std::memset(blob.data, 0, blob.ByteSize());
@@ -896,24 +796,21 @@ Status Runtime::WriteVariable(const std::string &name,
     }
     return Status::Ok();
   }
-  return Status::Error("[runtime] WriteVariable: no variable named '" + name +
-                       "'");
+  return Status::Error("[runtime] WriteVariable: no variable named '" + name + "'");
 }
 
 std::vector<DeviceAllocation> Runtime::Allocations() const {
   std::map<DeviceId, DeviceAllocation> by_device;
-  for (const RegisterDesc &reg : plan_.registers) {
-    DeviceAllocation &entry = by_device[reg.device];
+  for (const RegisterDesc& reg : plan_.registers) {
+    DeviceAllocation& entry = by_device[reg.device];
     entry.device = reg.device;
     const int64_t bytes = memory_[reg.id].stride * memory_[reg.id].copies;
     entry.bytes += bytes;
-    if (reg.persistent)
-      entry.persistent_bytes += bytes;
+    if (reg.persistent) entry.persistent_bytes += bytes;
   }
   std::vector<DeviceAllocation> result;
-  for (auto &[device, entry] : by_device)
-    result.push_back(entry);
+  for (auto& [device, entry] : by_device) result.push_back(entry);
   return result;
 }
 
-} // namespace ofl::runtime
+}  // namespace ofl::runtime

@@ -57,46 +57,44 @@ using FeedFunction = std::function<StatusOr<TensorMap>(int64_t step)>;
 /// Bytes the runtime allocated on one device.
 struct DeviceAllocation {
   DeviceId device;
-  int64_t bytes = 0;            ///< all register copies
-  int64_t persistent_bytes = 0; ///< the variables' part
+  int64_t bytes = 0;             ///< all register copies
+  int64_t persistent_bytes = 0;  ///< the variables' part
 };
 
-class RunState; // one Run's actors, threads and queues (runtime.cc)
+class RunState;  // one Run's actors, threads and queues (runtime.cc)
 
 /// A loaded plan, ready to run steps; owns the registers (and so the
 /// variables).
 class Runtime {
-public:
+ public:
   /// Validates `plan`, allocates its registers, finds its kernels in
   /// `kernels` (which must outlive the runtime) and initialises variables.
-  static StatusOr<std::unique_ptr<Runtime>> Load(Plan plan,
-                                                 const KernelRegistry &kernels);
+  static StatusOr<std::unique_ptr<Runtime>> Load(Plan plan, const KernelRegistry& kernels);
   ~Runtime();
-  Runtime(const Runtime &) = delete;
-  Runtime &operator=(const Runtime &) = delete;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
 
   /// Runs `steps` steps, feeding step s with feeds(s); returns the fetches of
   /// every step.
-  StatusOr<std::vector<TensorMap>> Run(int64_t steps,
-                                       const FeedFunction &feeds);
+  StatusOr<std::vector<TensorMap>> Run(int64_t steps, const FeedFunction& feeds);
   /// Runs one step with `feeds`; returns its fetches.
-  StatusOr<TensorMap> RunStep(const TensorMap &feeds);
+  StatusOr<TensorMap> RunStep(const TensorMap& feeds);
   /// Stops the current Run (if any) from any thread; it returns an error.
   void Cancel();
 
   /// The logical value of variable `name`, assembled from its pieces.
-  StatusOr<HostTensor> ReadVariable(const std::string &name) const;
+  StatusOr<HostTensor> ReadVariable(const std::string& name) const;
   /// Overwrites every piece of variable `name` with its region of `value`.
-  Status WriteVariable(const std::string &name, const HostTensor &value);
+  Status WriteVariable(const std::string& name, const HostTensor& value);
   /// The names of the plan's variables, in plan order.
   std::vector<std::string> VariableNames() const;
 
   /// The plan being run.
-  const Plan &plan() const { return plan_; }
+  const Plan& plan() const { return plan_; }
   /// Allocated bytes per device, sorted by device.
   std::vector<DeviceAllocation> Allocations() const;
 
-private:
+ private:
   friend class RunState;
   // Memory of one register: `copies` copies of `stride` bytes.
   struct RegisterMemory {
@@ -105,7 +103,7 @@ private:
     int copies = 1;
   };
 
-  Runtime(Plan plan, const KernelRegistry &kernels);
+  Runtime(Plan plan, const KernelRegistry& kernels);
   Status Allocate();
   Status CreateKernels();
   Status InitializeVariables();
@@ -115,18 +113,14 @@ private:
   std::string DescribeActor(ActorId actor) const;
 
   Plan plan_;
-  const KernelRegistry &kernels_;
+  const KernelRegistry& kernels_;
   std::vector<RegisterMemory> memory_;
-  std::vector<std::unique_ptr<Kernel>>
-      actor_kernels_; // by actor; null for non-compute actors
-  std::vector<std::vector<Transfer>>
-      programs_; // by actor: the copy program of boxing actors
-  std::vector<std::pair<int, int>>
-      feed_piece_; // by actor: (feed, piece) of input actors, else (-1, -1)
-  std::vector<std::vector<std::pair<int, int>>>
-      fetch_pieces_;     // by actor: (fetch, piece) of output actors
-  std::mutex run_mutex_; // guards current_run_ for Cancel
-  RunState *current_run_ = nullptr;
+  std::vector<std::unique_ptr<Kernel>> actor_kernels_;  // by actor; null for non-compute actors
+  std::vector<std::vector<Transfer>> programs_;         // by actor: the copy program of boxing actors
+  std::vector<std::pair<int, int>> feed_piece_;  // by actor: (feed, piece) of input actors, else (-1, -1)
+  std::vector<std::vector<std::pair<int, int>>> fetch_pieces_;  // by actor: (fetch, piece) of output actors
+  std::mutex run_mutex_;                                        // guards current_run_ for Cancel
+  RunState* current_run_ = nullptr;
 };
 
-} // namespace ofl::runtime
+}  // namespace ofl::runtime
