@@ -1,0 +1,5 @@
+# Examples (examples/): short runs that must learn; they skip when their
+# dataset is not installed.
+add_test(NAME fashion_mlp_short
+         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/examples/run_fashion_mlp.sh $<TARGET_FILE:fashion_mlp>)
+set_tests_properties(fashion_mlp_short PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 LABELS example)
