@@ -9,3 +9,7 @@ ofl_test(api_test
   api/compile_test.cc
 )
 target_link_libraries(api_test PRIVATE ofl_api GTest::gmock)
+# Checkpoints (api/checkpoint.h): safetensors layout, save/load round trip,
+# bitwise resume and the errors naming the file and tensor.
+ofl_test(checkpoint_test api/checkpoint_test.cc)
+target_link_libraries(checkpoint_test PRIVATE ofl_api)
