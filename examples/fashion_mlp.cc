@@ -5,6 +5,7 @@
 //               [--batch 128] [--lr 0.001] [--steps S] [--seed 0]
 //               [--data /usr/share/datasets/fashion-mnist] [--log-every 50]
 //               [--max-final-loss X] [--min-test-accuracy A]
+//               [--save PATH] [--resume PATH] [--stop-at S]
 //
 // Trains with a progress bar on stderr, evaluates on the 10,000 test images
 // and prints the test accuracy, the per-class accuracy and the most frequent
@@ -12,6 +13,14 @@
 // --max-final-loss makes the exit status 3 when the mean loss of the last
 // --log-every steps is not below X, or the test accuracy below A (the
 // ctest uses them).
+// --save PATH writes a checkpoint (api/checkpoint.h: parameters, Adam state,
+// optimizer.step) at the end of training; --stop-at S ends training after
+// global step S without changing the learning-rate schedule (which spans the
+// whole run), to interrupt a run. --resume PATH loads a checkpoint and
+// continues from its optimizer.step: the shuffle of each epoch depends only
+// on (seed, epoch) and a step's batch only on its global step, so a resumed
+// run given the same flags follows the uninterrupted run's loss trajectory
+// exactly.
 // Exit status: 0 ok, 1 runtime error (missing data file, compile error),
 // 2 bad command line, 3 loss bound missed.
 #include <unistd.h>
@@ -29,6 +38,7 @@
 #include <vector>
 
 #include "api/api.h"
+#include "api/checkpoint.h"
 #include "api/session.h"
 #include "examples/common/idx.h"
 
@@ -65,6 +75,9 @@ struct Flags {
   int64_t log_every = 50;
   std::optional<double> max_final_loss;
   std::optional<double> min_test_accuracy;
+  std::string save;     // checkpoint written after training ("" = none)
+  std::string resume;   // checkpoint loaded before training ("" = none)
+  int64_t stop_at = 0;  // 0: train to the end of the schedule
 };
 
 // Parses "--name value" and "--name=value"; the error names the flag.
@@ -76,7 +89,7 @@ StatusOr<Flags> ParseFlags(int argc, char** argv) {
       return Status::Error(
           "usage: fashion_mlp [--devices N] [--layout data|tensor|hybrid] [--epochs E] [--batch B] [--lr LR] "
           "[--steps S] [--seed SEED] [--data DIR] [--log-every K] [--max-final-loss X] [--min-test-accuracy "
-          "A]");
+          "A] [--save PATH] [--resume PATH] [--stop-at S]");
     }
     if (arg.rfind("--", 0) != 0) return Status::Error("[fashion_mlp] unexpected argument '" + arg + "'");
     std::string name = arg;
@@ -136,6 +149,12 @@ StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "--min-test-accuracy") {
       OFL_ASSIGN_OR_RETURN(double bound, real());
       flags.min_test_accuracy = bound;
+    } else if (name == "--save") {
+      flags.save = value;
+    } else if (name == "--resume") {
+      flags.resume = value;
+    } else if (name == "--stop-at") {
+      OFL_ASSIGN_OR_RETURN(flags.stop_at, integer(1));
     } else {
       return Status::Error("[fashion_mlp] unknown flag " + name);
     }
@@ -240,11 +259,18 @@ std::string FormatDuration(double seconds) {
 // printed as plain lines otherwise (logs, CI).
 class Progress {
  public:
-  explicit Progress(int64_t total_steps) : total_steps_(total_steps), tty_(isatty(STDERR_FILENO) == 1) {}
+  // Steps first_step..end_step run in this process (first_step > 0 when resumed) of total_steps.
+  Progress(int64_t first_step, int64_t end_step, int64_t total_steps)
+      : first_step_(first_step),
+        end_step_(end_step),
+        total_steps_(total_steps),
+        tty_(isatty(STDERR_FILENO) == 1) {}
 
   void Update(int64_t step, int64_t epoch, double loss, double samples_per_second, double elapsed) {
     const double fraction = static_cast<double>(step) / static_cast<double>(total_steps_);
-    const double eta = step > 0 ? elapsed * (1 - fraction) / fraction : 0;
+    const int64_t done = step - first_step_;
+    const double eta =
+        done > 0 ? elapsed * static_cast<double>(end_step_ - step) / static_cast<double>(done) : 0;
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(fraction * kWidth);
     std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
@@ -260,6 +286,8 @@ class Progress {
   }
 
  private:
+  int64_t first_step_;
+  int64_t end_step_;
   int64_t total_steps_;
   bool tty_;
 };
@@ -319,21 +347,46 @@ int Main(int argc, char** argv) {
       static_cast<long long>(session.value()->compiled().plan.actors.size()));
   std::fflush(stdout);  // before the progress bar on stderr
 
+  // Resuming: the checkpoint's optimizer.step is the number of steps already
+  // trained; the loop below continues from it with the same schedule.
+  int64_t start_step = 0;
+  if (!flags.resume.empty()) {
+    Status loaded = ofl::api::LoadCheckpoint(*session.value(), flags.resume);
+    StatusOr<HostTensor> step_value =
+        loaded.ok() ? session.value()->ReadVariable("optimizer.step") : StatusOr<HostTensor>(loaded);
+    if (!step_value.ok()) {
+      std::fprintf(stderr, "%s\n", step_value.status().message().c_str());
+      return 1;
+    }
+    start_step = static_cast<int64_t>(step_value.value().GetAsDouble(0));
+    if (start_step < 0 || start_step > total_steps) {
+      std::fprintf(stderr,
+                   "[fashion_mlp] checkpoint '%s' is at step %lld, outside this run's 0..%lld steps (resume "
+                   "with the flags that wrote it)\n",
+                   flags.resume.c_str(), static_cast<long long>(start_step),
+                   static_cast<long long>(total_steps));
+      return 1;
+    }
+    std::printf("resumed from '%s' at step %lld\n", flags.resume.c_str(), static_cast<long long>(start_step));
+    std::fflush(stdout);
+  }
+  const int64_t end_step =
+      flags.stop_at > 0 ? std::clamp(flags.stop_at, start_step, total_steps) : total_steps;
+
   // Training. One Run call per --log-every steps: within a call the runtime
   // pipelines steps (the feed of step s+1 overlaps the compute of step s);
   // between calls the progress bar is updated with the mean loss of the call.
   std::vector<int64_t> order(static_cast<size_t>(train.value().count));
   std::iota(order.begin(), order.end(), 0);
   int64_t shuffled_epoch = -1;
-  Progress progress(total_steps);
+  Progress progress(start_step, end_step, total_steps);
   const auto start = std::chrono::steady_clock::now();
   double last_mean_loss = 0;
-  for (int64_t step = 0; step < total_steps;) {
+  for (int64_t step = start_step; step < end_step;) {
     const int64_t epoch = step / steps_per_epoch;
     // A call never crosses an epoch boundary, so the shuffle of each epoch
     // (seeded by seed and epoch) is done before its first step is fed.
-    const int64_t steps =
-        std::min({flags.log_every, total_steps - step, (epoch + 1) * steps_per_epoch - step});
+    const int64_t steps = std::min({flags.log_every, end_step - step, (epoch + 1) * steps_per_epoch - step});
     if (shuffled_epoch != epoch) {
       std::iota(order.begin(), order.end(), 0);
       std::mt19937_64 random(flags.seed * 1000003 + static_cast<uint64_t>(epoch));
@@ -361,8 +414,8 @@ int Main(int argc, char** argv) {
     }
     step += steps;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.Update(step, epoch + 1, last_mean_loss, static_cast<double>(step * flags.batch) / elapsed,
-                    elapsed);
+    progress.Update(step, epoch + 1, last_mean_loss,
+                    static_cast<double>((step - start_step) * flags.batch) / elapsed, elapsed);
   }
   progress.Finish();
   const double train_seconds =
@@ -370,9 +423,18 @@ int Main(int argc, char** argv) {
   std::printf(
       "trained %lld steps (%.2f epochs) in %.1f s, %.0f samples/s; final loss (mean of the last %lld "
       "steps) %.4f\n",
-      static_cast<long long>(total_steps), static_cast<double>(total_steps) / steps_per_epoch, train_seconds,
-      static_cast<double>(total_steps * flags.batch) / train_seconds,
-      static_cast<long long>(std::min(flags.log_every, total_steps)), last_mean_loss);
+      static_cast<long long>(end_step - start_step),
+      static_cast<double>(end_step - start_step) / steps_per_epoch, train_seconds,
+      static_cast<double>((end_step - start_step) * flags.batch) / train_seconds,
+      static_cast<long long>(std::min(flags.log_every, end_step - start_step)), last_mean_loss);
+  if (!flags.save.empty()) {
+    Status saved = ofl::api::SaveCheckpoint(*session.value(), flags.save);
+    if (!saved.ok()) {
+      std::fprintf(stderr, "%s\n", saved.message().c_str());
+      return 1;
+    }
+    std::printf("saved checkpoint '%s' at step %lld\n", flags.save.c_str(), static_cast<long long>(end_step));
+  }
 
   // Evaluation: a second, inference-only graph with the same model code (so
   // the same variable names) and a larger batch, on the same layout. Its
