@@ -9,510 +9,86 @@
 //               [--max-final-loss X] [--min-test-accuracy A]
 //               [--save PATH] [--resume PATH] [--stop-at S]
 //
-// Trains with a progress bar on stderr, evaluates on the 10,000 test images
-// and prints the test accuracy, the per-class accuracy and the most frequent
-// confusions. --steps caps the number of training steps (for tests);
-// --max-final-loss makes the exit status 3 when the mean loss of the last
-// --log-every steps is not below X, or the test accuracy below A (the
-// ctest uses them).
-// --save PATH writes a checkpoint (api/checkpoint.h: parameters, Adam state,
-// optimizer.step) at the end of training; --stop-at S ends training after
-// global step S without changing the learning-rate schedule (which spans the
-// whole run), to interrupt a run. --resume PATH loads a checkpoint and
-// continues from its optimizer.step: the shuffle of each epoch depends only
-// on (seed, epoch) and a step's batch only on its global step, so a resumed
-// run given the same flags follows the uninterrupted run's loss trajectory
-// exactly.
-// Exit status: 0 ok, 1 runtime error (missing data file, compile error),
-// 2 bad command line, 3 loss bound missed.
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
+// The flags other than --conv1/--conv2/--hidden, the training loop,
+// checkpoints, evaluation and exit status are the shared driver's
+// (examples/common/trainer.h).
 #include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <numeric>
-#include <optional>
-#include <random>
 #include <string>
-#include <vector>
 
 #include "api/api.h"
-#include "api/checkpoint.h"
-#include "api/session.h"
-#include "examples/common/idx.h"
+#include "examples/common/trainer.h"
 
 namespace {
 
 using ofl::DType;
-using ofl::HostTensor;
 using ofl::Placement;
 using ofl::Shape;
-using ofl::Status;
 using ofl::StatusOr;
-using ofl::TensorDesc;
 using ofl::api::GraphBuilder;
-using ofl::api::Session;
 using ofl::api::Tensor;
+using ofl::examples::FlagValue;
+using ofl::examples::TrainFlags;
 
-constexpr int64_t kPixels = 28 * 28;
 constexpr int64_t kClasses = 10;
-// Fashion-MNIST training-set pixel mean and standard deviation (of x / 255).
-constexpr float kPixelMean = 0.2860f;
-constexpr float kPixelStd = 0.3530f;
-constexpr const char* kClassNames[kClasses] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-struct Flags {
-  int devices = 2;
-  int64_t epochs = 5;
+// The model's widths (flags --conv1, --conv2, --hidden).
+struct CnnWidths {
   int64_t conv1 = 32;
   int64_t conv2 = 64;
   int64_t hidden = 1024;
-  int64_t batch = 128;
-  double learning_rate = 1e-3;
-  int64_t max_steps = 0;  // 0: no cap
-  uint64_t seed = 0;
-  std::string data = "/usr/share/datasets/fashion-mnist";
-  int64_t log_every = 50;
-  std::optional<double> max_final_loss;
-  std::optional<double> min_test_accuracy;
-  std::string save;     // checkpoint written after training ("" = none)
-  std::string resume;   // checkpoint loaded before training ("" = none)
-  int64_t stop_at = 0;  // 0: train to the end of the schedule
-};
-
-// Parses "--name value" and "--name=value"; the error names the flag.
-StatusOr<Flags> ParseFlags(int argc, char** argv) {
-  Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      return Status::Error(
-          "usage: fashion_cnn [--devices N] [--epochs E] [--batch B] [--lr LR] [--conv1 C1] [--conv2 C2] "
-          "[--hidden H] "
-          "[--steps S] [--seed SEED] [--data DIR] [--log-every K] [--max-final-loss X] [--min-test-accuracy "
-          "A] [--save PATH] [--resume PATH] [--stop-at S]");
-    }
-    if (arg.rfind("--", 0) != 0) return Status::Error("[fashion_cnn] unexpected argument '" + arg + "'");
-    std::string name = arg;
-    std::string value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    } else {
-      if (i + 1 >= argc) return Status::Error("[fashion_cnn] flag " + name + " expects a value");
-      value = argv[++i];
-    }
-    auto integer = [&](int64_t min) -> StatusOr<int64_t> {
-      char* end = nullptr;
-      const long long parsed = std::strtoll(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || parsed < min) {
-        return Status::Error("[fashion_cnn] flag " + name + " expects an integer >= " + std::to_string(min) +
-                             ", found '" + value + "'");
-      }
-      return static_cast<int64_t>(parsed);
-    };
-    auto real = [&]() -> StatusOr<double> {
-      char* end = nullptr;
-      const double parsed = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !(parsed > 0)) {
-        return Status::Error("[fashion_cnn] flag " + name + " expects a positive number, found '" + value +
-                             "'");
-      }
-      return parsed;
-    };
-    if (name == "--devices") {
-      OFL_ASSIGN_OR_RETURN(int64_t devices, integer(1));
-      flags.devices = static_cast<int>(devices);
-    } else if (name == "--conv1") {
-      OFL_ASSIGN_OR_RETURN(flags.conv1, integer(1));
-    } else if (name == "--conv2") {
-      OFL_ASSIGN_OR_RETURN(flags.conv2, integer(1));
-    } else if (name == "--hidden") {
-      OFL_ASSIGN_OR_RETURN(flags.hidden, integer(1));
-    } else if (name == "--epochs") {
-      OFL_ASSIGN_OR_RETURN(flags.epochs, integer(1));
-    } else if (name == "--batch") {
-      OFL_ASSIGN_OR_RETURN(flags.batch, integer(1));
-    } else if (name == "--lr") {
-      OFL_ASSIGN_OR_RETURN(flags.learning_rate, real());
-    } else if (name == "--steps") {
-      OFL_ASSIGN_OR_RETURN(flags.max_steps, integer(1));
-    } else if (name == "--seed") {
-      OFL_ASSIGN_OR_RETURN(int64_t seed, integer(0));
-      flags.seed = static_cast<uint64_t>(seed);
-    } else if (name == "--data") {
-      flags.data = value;
-    } else if (name == "--log-every") {
-      OFL_ASSIGN_OR_RETURN(flags.log_every, integer(1));
-    } else if (name == "--max-final-loss") {
-      OFL_ASSIGN_OR_RETURN(double bound, real());
-      flags.max_final_loss = bound;
-    } else if (name == "--min-test-accuracy") {
-      OFL_ASSIGN_OR_RETURN(double bound, real());
-      flags.min_test_accuracy = bound;
-    } else if (name == "--save") {
-      flags.save = value;
-    } else if (name == "--resume") {
-      flags.resume = value;
-    } else if (name == "--stop-at") {
-      OFL_ASSIGN_OR_RETURN(flags.stop_at, integer(1));
-    } else {
-      return Status::Error("[fashion_cnn] unknown flag " + name);
-    }
-  }
-  if (flags.batch < flags.devices) {
-    return Status::Error("[fashion_cnn] flag --batch expects at least one sample per device (>= " +
-                         std::to_string(flags.devices) + "), found " + std::to_string(flags.batch));
-  }
-  return flags;
-}
-
-// Images normalised to (x / 255 - mean) / std, and labels.
-struct Dataset {
-  int64_t count = 0;
-  std::vector<float> images;    // [count, 784]
-  std::vector<int64_t> labels;  // [count]
-};
-
-StatusOr<Dataset> LoadSplit(const std::string& dir, const std::string& prefix) {
-  const std::string images_path = dir + "/" + prefix + "-images-idx3-ubyte.gz";
-  const std::string labels_path = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
-  OFL_ASSIGN_OR_RETURN(ofl::examples::IdxArray images, ofl::examples::ReadIdx(images_path));
-  OFL_ASSIGN_OR_RETURN(ofl::examples::IdxArray labels, ofl::examples::ReadIdx(labels_path));
-  if (images.dims.size() != 3 || images.item_size() != kPixels) {
-    return Status::Error("[fashion_cnn] '" + images_path + "': expected images [N, 28, 28]");
-  }
-  if (labels.dims.size() != 1 || labels.count() != images.count()) {
-    return Status::Error("[fashion_cnn] '" + labels_path + "': expected " + std::to_string(images.count()) +
-                         " labels, found " + std::to_string(labels.count()));
-  }
-  Dataset dataset;
-  dataset.count = images.count();
-  dataset.images.resize(images.data.size());
-  for (size_t i = 0; i < images.data.size(); ++i) {
-    dataset.images[i] = (static_cast<float>(images.data[i]) / 255.0f - kPixelMean) / kPixelStd;
-  }
-  dataset.labels.resize(labels.data.size());
-  for (size_t i = 0; i < labels.data.size(); ++i) {
-    if (labels.data[i] >= kClasses) {
-      return Status::Error("[fashion_cnn] '" + labels_path + "': label " + std::to_string(labels.data[i]) +
-                           " at " + std::to_string(i) + " is not a class 0..9");
-    }
-    dataset.labels[i] = labels.data[i];
-  }
-  return dataset;
-}
-
-// The samples `indices[first, first + batch)` as feeds "x" [batch, 1, 28, 28] and "labels" [batch].
-ofl::runtime::TensorMap MakeBatch(const Dataset& dataset, const std::vector<int64_t>& indices, int64_t first,
-                                  int64_t batch) {
-  HostTensor x(TensorDesc{Shape{batch, 1, 28, 28}, DType::kF32});
-  HostTensor labels(TensorDesc{Shape{batch}, DType::kI64});
-  float* x_data = x.data<float>();
-  int64_t* label_data = labels.data<int64_t>();
-  for (int64_t row = 0; row < batch; ++row) {
-    const int64_t sample = indices[static_cast<size_t>(first + row)];
-    std::copy_n(dataset.images.data() + sample * kPixels, kPixels, x_data + row * kPixels);
-    label_data[row] = dataset.labels[static_cast<size_t>(sample)];
-  }
-  return {{"x", std::move(x)}, {"labels", std::move(labels)}};
-}
-
-// The model, identical in the training and the evaluation graph so that both
-// name their variables "cnn/conv0.weight", ... . Data parallel: the batch is
-// split over a 1-D mesh, the weights are replicated. The 5x5 convolutions are
-// padded by 2 so each pooling halves the image: 28 -> 14 -> 7.
-Tensor Logits(GraphBuilder& builder, const Flags& flags, int64_t batch, Tensor* labels) {
-  Tensor x = builder.Input("x", Shape{batch, 1, 28, 28}).WithSbp("S(0)");
-  if (labels != nullptr) *labels = builder.Input("labels", Shape{batch}, DType::kI64).WithSbp("S(0)");
-  const ofl::api::nn::Conv2dLayerOptions conv{.padding = {2, 2}};
-  const ofl::api::Pool2dOptions pool{.kernel = {2, 2}};
-  Tensor h = ofl::api::nn::Conv2d(x, flags.conv1, {5, 5}, "cnn/conv0", conv);
-  h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
-  h = ofl::api::nn::Conv2d(h, flags.conv2, {5, 5}, "cnn/conv1", conv);
-  h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
-  h = ofl::api::Reshape(h, Shape{batch, flags.conv2 * 7 * 7});
-  h = ofl::api::Relu(ofl::api::nn::Linear(h, flags.hidden, "cnn/fc0"));
-  return ofl::api::nn::Linear(h, kClasses, "cnn/fc1");
-}
-
-std::string FormatDuration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
-  const int64_t total = static_cast<int64_t>(seconds + 0.5);
-  char text[32];
-  std::snprintf(text, sizeof(text), "%lld:%02lld", static_cast<long long>(total / 60),
-                static_cast<long long>(total % 60));
-  return text;
-}
-
-// One progress line on stderr: rewritten in place with \r on a terminal,
-// printed as plain lines otherwise (logs, CI).
-class Progress {
- public:
-  // Steps first_step..end_step run in this process (first_step > 0 when resumed) of total_steps.
-  Progress(int64_t first_step, int64_t end_step, int64_t total_steps)
-      : first_step_(first_step),
-        end_step_(end_step),
-        total_steps_(total_steps),
-        tty_(isatty(STDERR_FILENO) == 1) {}
-
-  void Update(int64_t step, int64_t epoch, double loss, double samples_per_second, double elapsed) {
-    const double fraction = static_cast<double>(step) / static_cast<double>(total_steps_);
-    const int64_t done = step - first_step_;
-    const double eta =
-        done > 0 ? elapsed * static_cast<double>(end_step_ - step) / static_cast<double>(done) : 0;
-    constexpr int kWidth = 24;
-    const int filled = static_cast<int>(fraction * kWidth);
-    std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
-    std::fprintf(stderr, "%s[%s] step %lld/%lld  epoch %lld  loss %.4f  %.0f samples/s  elapsed %s  ETA %s%s",
-                 tty_ ? "\r" : "", bar.c_str(), static_cast<long long>(step),
-                 static_cast<long long>(total_steps_), static_cast<long long>(epoch), loss,
-                 samples_per_second, FormatDuration(elapsed).c_str(), FormatDuration(eta).c_str(),
-                 tty_ ? "\033[K" : "\n");
-    std::fflush(stderr);
-  }
-  void Finish() {
-    if (tty_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  int64_t first_step_;
-  int64_t end_step_;
-  int64_t total_steps_;
-  bool tty_;
 };
 
 int Main(int argc, char** argv) {
-  StatusOr<Flags> parsed = ParseFlags(argc, argv);
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "%s\n", parsed.status().message().c_str());
-    return 2;
-  }
-  const Flags flags = parsed.value();
-
-  StatusOr<Dataset> train = LoadSplit(flags.data, "train");
-  if (!train.ok()) {
-    std::fprintf(stderr, "%s\n(install the Debian package dataset-fashion-mnist or pass --data DIR)\n",
-                 train.status().message().c_str());
-    return 1;
-  }
-  StatusOr<Dataset> test = LoadSplit(flags.data, "t10k");
-  if (!test.ok()) {
-    std::fprintf(stderr, "%s\n", test.status().message().c_str());
-    return 1;
-  }
-  StatusOr<Placement> placement = Placement::Linear(ofl::DeviceType::kCPU, flags.devices);
-
-  // The last partial batch of an epoch is dropped: every step has the
-  // compiled batch shape.
-  const int64_t steps_per_epoch = train.value().count / flags.batch;
-  int64_t total_steps = steps_per_epoch * flags.epochs;
-  if (flags.max_steps > 0) total_steps = std::min(total_steps, flags.max_steps);
-
-  // Training graph: Adam with a cosine decay of the learning rate to 0 over
-  // the whole run (a short warm-up keeps Adam's first steps small).
-  GraphBuilder builder(placement.value(), {.seed = flags.seed});
-  Tensor labels;
-  Tensor logits = Logits(builder, flags, flags.batch, &labels);
-  Tensor loss = ofl::api::SparseSoftmaxCrossEntropy(logits, labels).loss;
-  builder.Fetch("loss", loss);
-  const int64_t warmup = std::min<int64_t>(100, total_steps / 10);
-  builder.Minimize(loss, ofl::api::Optimizer::Adam(flags.learning_rate)
-                             .WithWarmupCosine(warmup, std::max<int64_t>(1, total_steps - warmup)));
-  StatusOr<std::unique_ptr<Session>> session = Session::Create(builder);
-  if (!session.ok()) {
-    std::fprintf(stderr, "%s\n", session.status().message().c_str());
-    return 1;
-  }
-  std::printf(
-      "fashion_cnn: CNN conv5x5x%lld-pool-conv5x5x%lld-pool-%lld-10, Adam lr %g, data parallel on %d cpu "
-      "devices, batch %lld, %lld steps (%lld per epoch), %lld actors\n",
-      static_cast<long long>(flags.conv1), static_cast<long long>(flags.conv2),
-      static_cast<long long>(flags.hidden), flags.learning_rate, flags.devices,
-      static_cast<long long>(flags.batch), static_cast<long long>(total_steps),
-      static_cast<long long>(steps_per_epoch),
-      static_cast<long long>(session.value()->compiled().plan.actors.size()));
-  std::fflush(stdout);  // before the progress bar on stderr
-
-  // Resuming: the checkpoint's optimizer.step is the number of steps already
-  // trained; the loop below continues from it with the same schedule.
-  int64_t start_step = 0;
-  if (!flags.resume.empty()) {
-    Status loaded = ofl::api::LoadCheckpoint(*session.value(), flags.resume);
-    StatusOr<HostTensor> step_value =
-        loaded.ok() ? session.value()->ReadVariable("optimizer.step") : StatusOr<HostTensor>(loaded);
-    if (!step_value.ok()) {
-      std::fprintf(stderr, "%s\n", step_value.status().message().c_str());
-      return 1;
-    }
-    start_step = static_cast<int64_t>(step_value.value().GetAsDouble(0));
-    if (start_step < 0 || start_step > total_steps) {
-      std::fprintf(stderr,
-                   "[fashion_cnn] checkpoint '%s' is at step %lld, outside this run's 0..%lld steps (resume "
-                   "with the flags that wrote it)\n",
-                   flags.resume.c_str(), static_cast<long long>(start_step),
-                   static_cast<long long>(total_steps));
-      return 1;
-    }
-    std::printf("resumed from '%s' at step %lld\n", flags.resume.c_str(), static_cast<long long>(start_step));
-    std::fflush(stdout);
-  }
-  const int64_t end_step =
-      flags.stop_at > 0 ? std::clamp(flags.stop_at, start_step, total_steps) : total_steps;
-
-  // Training. One Run call per --log-every steps: within a call the runtime
-  // pipelines steps (the feed of step s+1 overlaps the compute of step s);
-  // between calls the progress bar is updated with the mean loss of the call.
-  std::vector<int64_t> order(static_cast<size_t>(train.value().count));
-  std::iota(order.begin(), order.end(), 0);
-  int64_t shuffled_epoch = -1;
-  Progress progress(start_step, end_step, total_steps);
-  const auto start = std::chrono::steady_clock::now();
-  double last_mean_loss = 0;
-  for (int64_t step = start_step; step < end_step;) {
-    const int64_t epoch = step / steps_per_epoch;
-    // A call never crosses an epoch boundary, so the shuffle of each epoch
-    // (seeded by seed and epoch) is done before its first step is fed.
-    const int64_t steps = std::min({flags.log_every, end_step - step, (epoch + 1) * steps_per_epoch - step});
-    if (shuffled_epoch != epoch) {
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 random(flags.seed * 1000003 + static_cast<uint64_t>(epoch));
-      std::shuffle(order.begin(), order.end(), random);
-      shuffled_epoch = epoch;
-    }
-    const int64_t first_in_epoch = step - epoch * steps_per_epoch;
-    StatusOr<std::vector<ofl::runtime::TensorMap>> fetched =
-        session.value()->Run(steps, [&](int64_t s) -> StatusOr<ofl::runtime::TensorMap> {
-          return MakeBatch(train.value(), order, (first_in_epoch + s) * flags.batch, flags.batch);
-        });
-    if (!fetched.ok()) {
-      progress.Finish();
-      std::fprintf(stderr, "%s\n", fetched.status().message().c_str());
-      return 1;
-    }
-    double sum = 0;
-    for (const ofl::runtime::TensorMap& result : fetched.value()) sum += result.at("loss").GetAsDouble(0);
-    last_mean_loss = sum / static_cast<double>(steps);
-    if (!std::isfinite(last_mean_loss)) {
-      progress.Finish();
-      std::fprintf(stderr, "[fashion_cnn] the loss diverged (%g) at step %lld; try a smaller --lr\n",
-                   last_mean_loss, static_cast<long long>(step + steps));
-      return 1;
-    }
-    step += steps;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.Update(step, epoch + 1, last_mean_loss,
-                    static_cast<double>((step - start_step) * flags.batch) / elapsed, elapsed);
-  }
-  progress.Finish();
-  const double train_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "trained %lld steps (%.2f epochs) in %.1f s, %.0f samples/s; final loss (mean of the last %lld "
-      "steps) %.4f\n",
-      static_cast<long long>(end_step - start_step),
-      static_cast<double>(end_step - start_step) / steps_per_epoch, train_seconds,
-      static_cast<double>((end_step - start_step) * flags.batch) / train_seconds,
-      static_cast<long long>(std::min(flags.log_every, end_step - start_step)), last_mean_loss);
-  if (!flags.save.empty()) {
-    Status saved = ofl::api::SaveCheckpoint(*session.value(), flags.save);
-    if (!saved.ok()) {
-      std::fprintf(stderr, "%s\n", saved.message().c_str());
-      return 1;
-    }
-    std::printf("saved checkpoint '%s' at step %lld\n", flags.save.c_str(), static_cast<long long>(end_step));
-  }
-
-  // Evaluation: a second, inference-only graph with the same model code (so
-  // the same variable names) and a larger batch, on the same devices. Its
-  // weights are copied from the trained session by name. This keeps the
-  // training graph free of evaluation fetches (no logits fetched every
-  // training step, no optimizer update on test data) at the cost of one
-  // small extra compile.
-  constexpr int64_t kEvalBatch = 1000;
-  GraphBuilder eval_builder(placement.value(), {.seed = flags.seed});
-  Tensor eval_logits = Logits(eval_builder, flags, kEvalBatch, nullptr);
-  eval_builder.Fetch("logits", eval_logits);
-  StatusOr<std::unique_ptr<Session>> eval = Session::Create(eval_builder);
-  if (!eval.ok()) {
-    std::fprintf(stderr, "%s\n", eval.status().message().c_str());
-    return 1;
-  }
-  for (const std::string& name : eval.value()->runtime().VariableNames()) {
-    StatusOr<HostTensor> value = session.value()->ReadVariable(name);
-    Status written = value.ok() ? eval.value()->WriteVariable(name, value.value()) : value.status();
-    if (!written.ok()) {
-      std::fprintf(stderr, "[fashion_cnn] copying variable '%s' to the evaluation graph: %s\n", name.c_str(),
-                   written.message().c_str());
-      return 1;
-    }
-  }
-  const int64_t eval_steps = test.value().count / kEvalBatch;
-  std::vector<int64_t> test_order(static_cast<size_t>(test.value().count));
-  std::iota(test_order.begin(), test_order.end(), 0);
-  StatusOr<std::vector<ofl::runtime::TensorMap>> predicted =
-      eval.value()->Run(eval_steps, [&](int64_t s) -> StatusOr<ofl::runtime::TensorMap> {
-        ofl::runtime::TensorMap feeds = MakeBatch(test.value(), test_order, s * kEvalBatch, kEvalBatch);
-        feeds.erase("labels");
-        return feeds;
-      });
-  if (!predicted.ok()) {
-    std::fprintf(stderr, "%s\n", predicted.status().message().c_str());
-    return 1;
-  }
-  int64_t confusion[kClasses][kClasses] = {};
-  int64_t correct = 0;
-  for (int64_t s = 0; s < eval_steps; ++s) {
-    const HostTensor& batch_logits = predicted.value()[static_cast<size_t>(s)].at("logits");
-    const float* data = batch_logits.data<float>();
-    for (int64_t row = 0; row < kEvalBatch; ++row) {
-      const float* scores = data + row * kClasses;
-      const int64_t guess = std::max_element(scores, scores + kClasses) - scores;
-      const int64_t truth = test.value().labels[static_cast<size_t>(s * kEvalBatch + row)];
-      ++confusion[truth][guess];
-      correct += guess == truth;
-    }
-  }
-  const int64_t evaluated = eval_steps * kEvalBatch;
-  const double accuracy = static_cast<double>(correct) / static_cast<double>(evaluated);
-  std::printf("test accuracy: %.4f (%lld / %lld)\n", accuracy, static_cast<long long>(correct),
-              static_cast<long long>(evaluated));
-  std::printf("per class:\n");
-  for (int64_t c = 0; c < kClasses; ++c) {
-    int64_t total = 0;
-    for (int64_t g = 0; g < kClasses; ++g) total += confusion[c][g];
-    std::printf("  %-12s %.3f\n", kClassNames[c],
-                total > 0 ? static_cast<double>(confusion[c][c]) / total : 0.0);
-  }
-  // What it learnt, and what it still mixes up: the most frequent mistakes.
-  std::vector<std::pair<int64_t, std::pair<int64_t, int64_t>>> mistakes;
-  for (int64_t c = 0; c < kClasses; ++c) {
-    for (int64_t g = 0; g < kClasses; ++g) {
-      if (c != g && confusion[c][g] > 0) mistakes.push_back({confusion[c][g], {c, g}});
-    }
-  }
-  std::sort(mistakes.rbegin(), mistakes.rend());
-  std::printf("most frequent confusions (true -> predicted):\n");
-  for (size_t i = 0; i < std::min<size_t>(5, mistakes.size()); ++i) {
-    std::printf("  %-12s -> %-12s %lld\n", kClassNames[mistakes[i].second.first],
-                kClassNames[mistakes[i].second.second], static_cast<long long>(mistakes[i].first));
-  }
-
-  if (flags.max_final_loss.has_value() && !(last_mean_loss < *flags.max_final_loss)) {
-    std::fprintf(stderr, "[fashion_cnn] final loss %.4f is not below --max-final-loss %.4f\n", last_mean_loss,
-                 *flags.max_final_loss);
-    return 3;
-  }
-  if (flags.min_test_accuracy.has_value() && !(accuracy >= *flags.min_test_accuracy)) {
-    std::fprintf(stderr, "[fashion_cnn] test accuracy %.4f is below --min-test-accuracy %.4f\n", accuracy,
-                 *flags.min_test_accuracy);
-    return 3;
-  }
-  return 0;
+  CnnWidths widths;
+  ofl::examples::TrainerModel model;
+  model.program = "fashion_cnn";
+  model.usage =
+      "usage: fashion_cnn [--devices N] [--epochs E] [--batch B] [--lr LR] [--conv1 C1] [--conv2 C2] "
+      "[--hidden H] [--steps S] [--seed SEED] [--data DIR] [--log-every K] [--max-final-loss X] "
+      "[--min-test-accuracy A] [--save PATH] [--resume PATH] [--stop-at S]";
+  model.defaults.devices = 2;
+  model.defaults.epochs = 5;
+  model.sample_shape = {1, 28, 28};
+  model.parse_flag = [&](const FlagValue& flag) -> StatusOr<bool> {
+    int64_t* width = flag.name == "--conv1"    ? &widths.conv1
+                     : flag.name == "--conv2"  ? &widths.conv2
+                     : flag.name == "--hidden" ? &widths.hidden
+                                               : nullptr;
+    if (width == nullptr) return false;
+    OFL_ASSIGN_OR_RETURN(*width, flag.Integer(1));
+    return true;
+  };
+  model.placement = [](const TrainFlags& flags) -> StatusOr<Placement> {
+    return Placement::Linear(ofl::DeviceType::kCPU, flags.devices);
+  };
+  // The model, identical in the training and the evaluation graph so that
+  // both name their variables "cnn/conv0.weight", ... . Data parallel: the
+  // batch is split over a 1-D mesh, the weights are replicated. The 5x5
+  // convolutions are padded by 2 so each pooling halves the image: 28 -> 14 -> 7.
+  model.logits = [&](GraphBuilder& builder, int64_t batch, Tensor* labels) {
+    Tensor x = builder.Input("x", Shape{batch, 1, 28, 28}).WithSbp("S(0)");
+    if (labels != nullptr) *labels = builder.Input("labels", Shape{batch}, DType::kI64).WithSbp("S(0)");
+    const ofl::api::nn::Conv2dLayerOptions conv{.padding = {2, 2}};
+    const ofl::api::Pool2dOptions pool{.kernel = {2, 2}};
+    Tensor h = ofl::api::nn::Conv2d(x, widths.conv1, {5, 5}, "cnn/conv0", conv);
+    h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
+    h = ofl::api::nn::Conv2d(h, widths.conv2, {5, 5}, "cnn/conv1", conv);
+    h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
+    h = ofl::api::Reshape(h, Shape{batch, widths.conv2 * 7 * 7});
+    h = ofl::api::Relu(ofl::api::nn::Linear(h, widths.hidden, "cnn/fc0"));
+    return ofl::api::nn::Linear(h, kClasses, "cnn/fc1");
+  };
+  model.print_banner = [&](const TrainFlags& flags, const Placement&, int64_t total_steps,
+                           int64_t steps_per_epoch, int64_t actors) {
+    std::printf(
+        "fashion_cnn: CNN conv5x5x%lld-pool-conv5x5x%lld-pool-%lld-10, Adam lr %g, data parallel on %d cpu "
+        "devices, batch %lld, %lld steps (%lld per epoch), %lld actors\n",
+        static_cast<long long>(widths.conv1), static_cast<long long>(widths.conv2),
+        static_cast<long long>(widths.hidden), flags.learning_rate, flags.devices,
+        static_cast<long long>(flags.batch), static_cast<long long>(total_steps),
+        static_cast<long long>(steps_per_epoch), static_cast<long long>(actors));
+  };
+  return ofl::examples::RunFashionTraining(argc, argv, model);
 }
 
 }  // namespace
