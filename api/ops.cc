@@ -271,6 +271,10 @@ Tensor BiasAddGeluGrad(const Tensor& dy, const Tensor& x, const Tensor& bias, in
   return Emit1("bias_add_gelu_grad", {dy, x, bias}, {{"axis", axis}, {"approximate", approximate}});
 }
 
+Tensor Delay(const Tensor& x, int64_t microseconds, int64_t grad_microseconds) {
+  return Emit1("delay", {x}, {{"microseconds", microseconds}, {"grad_microseconds", grad_microseconds}});
+}
+
 const std::vector<std::string>& WrappedOpNames() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> list = {"add",
@@ -353,7 +357,8 @@ const std::vector<std::string>& WrappedOpNames() {
                                      "clip_scale",
                                      "learning_rate_schedule",
                                      "bias_add_gelu",
-                                     "bias_add_gelu_grad"};
+                                     "bias_add_gelu_grad",
+                                     "delay"};
     std::sort(list.begin(), list.end());
     return list;
   }();
@@ -366,6 +371,10 @@ const std::map<std::string, std::string>& InternalOpNames() {
       {"adam_update", "updates a variable in place; emitted by the optimizer pass from Minimize"},
       {"adam_update_scaled", "updates a variable in place; made by the fusion pass from Minimize's updates"},
       {"increment", "advances the optimizer step counter in place; emitted by the optimizer pass"},
+      {"unpack", "splits an input into micro-batches; emitted by the micro_batching pass"},
+      {"pack", "joins a fetched tensor's micro-batches; emitted by the micro_batching pass"},
+      {"repeat", "reuses a per-step value in every micro-batch; emitted by the micro_batching pass"},
+      {"acc", "sums gradients and fetched scalars over micro-batches; emitted by the micro_batching pass"},
   };
   return names;
 }

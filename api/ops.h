@@ -274,6 +274,12 @@ Tensor BiasAddGelu(const Tensor& x, const Tensor& bias, int64_t axis = -1,
 Tensor BiasAddGeluGrad(const Tensor& dy, const Tensor& x, const Tensor& bias, int64_t axis = -1,
                        const std::string& approximate = "none");
 
+// ---- test ops -----------------------------------------------------------------------
+/// y = x after sleeping `microseconds` per act; its gradient sleeps
+/// `grad_microseconds` (-1: the same). Pipeline benchmarks and tests use it
+/// to give stages a known duration without using a core.
+Tensor Delay(const Tensor& x, int64_t microseconds, int64_t grad_microseconds = -1);
+
 // ---- the table of wrappers ---------------------------------------------------------
 /// Registry names of the ops wrapped above, sorted.
 const std::vector<std::string>& WrappedOpNames();

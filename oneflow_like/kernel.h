@@ -44,6 +44,14 @@ struct KernelContext {
   std::vector<TensorArg> inputs;
   std::vector<TensorArg> outputs;
   Stream* stream = nullptr;
+  /// Micro-batching (gradient accumulation, pipelines): an actor inside the
+  /// micro-batch region acts `micro_batches` times per step; this is the
+  /// index of the current act in [0, micro_batches). Kernels outside that
+  /// region (and every kernel of a job without micro-batches) see 0 and 1.
+  /// unpack reads slice micro_batch of its input, pack writes it, acc copies
+  /// on micro_batch 0 and adds afterwards.
+  int64_t micro_batch = 0;
+  int64_t micro_batches = 1;
 
   const Blob& in(int i) const { return inputs[i].blob; }
   const Blob& out(int i) const { return outputs[i].blob; }

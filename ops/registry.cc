@@ -13,6 +13,7 @@
 #include "ops/optimizer/optimizer.h"
 #include "ops/schedule/schedule.h"
 #include "ops/fused/fused.h"
+#include "ops/pipeline/pipeline.h"
 
 namespace ofl {
 
@@ -33,6 +34,7 @@ Status RegisterAllOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(RegisterOptimizerOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterScheduleOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterFusedOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterPipelineOps(ops, kernels));
   return Status::Ok();
 }
 

@@ -192,6 +192,7 @@ std::map<std::string, Call> TypedCalls() {
   };
   c["bias_add_gelu"] = [](B&, const V& i, const A&) { return One(BiasAddGelu(i[0], i[1])); };
   c["bias_add_gelu_grad"] = [](B&, const V& i, const A&) { return One(BiasAddGeluGrad(i[0], i[1], i[2])); };
+  c["delay"] = [](B&, const V& i, const A& a) { return One(Delay(i[0], a.GetInt("microseconds"))); };
   return c;
 }
 

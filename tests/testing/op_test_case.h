@@ -93,6 +93,7 @@ std::vector<OpTestCase> RandomCases();
 std::vector<OpTestCase> OptimizerCases();
 std::vector<OpTestCase> ScheduleCases();
 std::vector<OpTestCase> FusedCases();
+std::vector<OpTestCase> PipelineCases();
 
 // Helpers for writing references.
 /// y[i] = f(x[i]) in double, dtype of x.
