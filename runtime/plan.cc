@@ -189,6 +189,57 @@ Status CheckActor(const Plan& plan, const Actor& actor, std::vector<std::vector<
   return Status::Ok();
 }
 
+// The micro-batch rules at the top of plan.h. Runs after CheckActor, so
+// every reference is in range.
+Status CheckMicroBatches(const Plan& plan) {
+  // W: how often a register is written (made ready) per step.
+  auto writes_per_step = [&](const RegisterDesc& reg) {
+    return reg.accumulated ? 1 : plan.actors[reg.producer].acts_per_step;
+  };
+  for (const Actor& actor : plan.actors) {
+    const std::string who = "[plan] " + ActorText(actor);
+    OFL_CHECK_OR_RETURN(actor.acts_per_step >= 1)
+        << who << ": acts_per_step must be >= 1, got " << actor.acts_per_step;
+    if (actor.kind == ActorKind::kInput || actor.kind == ActorKind::kVariable ||
+        actor.kind == ActorKind::kOutput) {
+      // Feeds, variables and fetches are per step: the host hands over one
+      // value per step.
+      OFL_CHECK_OR_RETURN(actor.acts_per_step == 1)
+          << who << " (" << ActorKindName(actor.kind) << ") must act once per step, got acts_per_step "
+          << actor.acts_per_step;
+    }
+    for (const ActorInput& input : actor.inputs) {
+      const RegisterDesc& reg = plan.registers[input.register_id];
+      const int writes = writes_per_step(reg);
+      if (actor.kind == ActorKind::kOutput) {
+        OFL_CHECK_OR_RETURN(writes == 1)
+            << who << " (output) reads register r" << reg.id << ", written " << writes
+            << " times per step by a" << reg.producer << ": an output reads one value per step";
+      }
+      const int acts = actor.acts_per_step;
+      OFL_CHECK_OR_RETURN(acts == writes || (writes == 1 && acts > 1))
+          << who << " acts " << acts << " times per step but reads register r" << reg.id << ", written "
+          << writes << " times per step by a" << reg.producer << (reg.accumulated ? " (accumulated)" : "")
+          << ": expected a consumer acting as often as its register is written, or reading a register "
+             "written once per step";
+    }
+    if (actor.kind == ActorKind::kCollective) {
+      for (ActorId member : actor.boxing.group) {
+        OFL_CHECK_OR_RETURN(plan.actors[member].acts_per_step == actor.acts_per_step)
+            << who << " acts " << actor.acts_per_step << " times per step, but group member a" << member
+            << " acts " << plan.actors[member].acts_per_step << " times: a group acts together";
+      }
+    }
+  }
+  for (const RegisterDesc& reg : plan.registers) {
+    OFL_CHECK_OR_RETURN(!(reg.persistent && reg.accumulated))
+        << "[plan] register r" << reg.id << " (producer a" << reg.producer
+        << ") is persistent and accumulated: a variable keeps its value across steps, an accumulated "
+           "register is rewritten from its first act every step";
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ActorKindName(ActorKind kind) { return NameOf(kActorKinds, kind); }
@@ -234,6 +285,7 @@ Status ValidatePlan(const Plan& plan) {
   }
   std::vector<std::vector<ActorId>> consumers(plan.registers.size());
   for (const Actor& actor : plan.actors) OFL_RETURN_IF_ERROR(CheckActor(plan, actor, consumers));
+  OFL_RETURN_IF_ERROR(CheckMicroBatches(plan));
   for (size_t i = 0; i < plan.registers.size(); ++i) {
     OFL_CHECK_OR_RETURN(plan.registers[i].consumers == consumers[i])
         << "[plan] register r" << i << ": its consumer list differs from the actors that read it";

@@ -18,6 +18,23 @@
 //   an actor that reads one register through several inputs (mul(g, g)) is
 //   listed once among its consumers, gets one ready and sends one free. An actor with no inputs acts once per
 //   step (input actors when the step's feed has arrived).
+// - Micro-batches (gradient accumulation, pipeline parallelism): an actor
+//   acts Actor::acts_per_step times per step (M inside the micro-batch
+//   region, 1 elsewhere); its kernel sees KernelContext::micro_batch = the
+//   index of the act within the step and micro_batches = acts_per_step. A
+//   register is written acts_per_step times per step by its producer, except
+//   an `accumulated` register: its producer (acc, pack; acts_per_step M)
+//   takes one free copy at its first act of a step, writes into that copy on
+//   every act and sends ready once, after its last act. A register's writes
+//   per step W are therefore 1 if accumulated else the producer's
+//   acts_per_step. A consumer with acts_per_step C reads a register with W
+//   writes per step either act by act (C == W: one ready, one act, one free)
+//   or held (W == 1 < C: it reads the same copy in all C acts of the step and
+//   frees it after the last; this is how a variable or a whole-batch input
+//   is reused per micro-batch). Other combinations are invalid. Input and
+//   variable actors act once per step; output actors read registers with
+//   W == 1. Register counts above 1 let a producer run that many writes
+//   ahead of its slowest consumer (pipeline stages overlap this way).
 // - In-place inputs (ActorInput::mutated, e.g. adam_update's param, m, v)
 //   write a persistent (variable) register. The runtime lets such a consumer
 //   act only after every other consumer of that register has freed it for
@@ -135,6 +152,9 @@ struct RegisterDesc {
   std::vector<BlobDesc> blobs;     ///< one per output of the producer
   int64_t byte_size = 0;           ///< bytes of one copy (blobs at 64-byte aligned offsets)
   bool persistent = false;         ///< a variable: kept across steps, never reallocated
+  /// Written on every act of its producer's step, ready once after the last
+  /// (acc, pack: see the top of this file).
+  bool accumulated = false;
   std::vector<ActorId> consumers;  ///< every actor reading it, ascending, without repeats
 
   bool operator==(const RegisterDesc&) const = default;
@@ -189,6 +209,7 @@ struct Actor {
   std::vector<ActorInput> inputs;
   RegisterId produced = -1;  ///< -1: produces nothing (outputs, in-place updates)
   BoxingProgram boxing;      ///< kBoxingCopy and kCollective only
+  int acts_per_step = 1;     ///< M inside the micro-batch region (see the top of this file)
 
   bool operator==(const Actor&) const = default;
 };

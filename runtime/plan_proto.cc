@@ -88,6 +88,7 @@ void ToProto(const Actor& actor, proto::Actor* out) {
     in->set_mutated(input.mutated);
   }
   out->set_produced(actor.produced);
+  if (actor.acts_per_step != 1) out->set_acts_per_step(actor.acts_per_step);
   if (actor.boxing == BoxingProgram{}) return;
   proto::BoxingProgram* program = out->mutable_boxing();
   program->set_fill(static_cast<proto::CombineMode>(actor.boxing.fill));
@@ -117,6 +118,7 @@ void ToProto(const RegisterDesc& reg, proto::Register* out) {
   }
   out->set_byte_size(reg.byte_size);
   out->set_persistent(reg.persistent);
+  out->set_accumulated(reg.accumulated);
   for (ActorId consumer : reg.consumers) out->add_consumers(consumer);
 }
 
@@ -228,6 +230,8 @@ StatusOr<Actor> FromProto(const proto::Actor& actor) {
     out.inputs.push_back(ActorInput{input.register_id(), input.blob(), input.mutated()});
   }
   out.produced = actor.produced();
+  // 0 is proto3's "absent": a plan written before micro-batching.
+  out.acts_per_step = actor.acts_per_step() == 0 ? 1 : actor.acts_per_step();
   if (!actor.has_boxing()) return out;
   const proto::BoxingProgram& program = actor.boxing();
   OFL_ASSIGN_OR_RETURN(out.boxing.fill, (EnumFromProto<CombineMode>(
@@ -268,6 +272,7 @@ StatusOr<RegisterDesc> FromProto(const proto::Register& reg) {
   }
   out.byte_size = reg.byte_size();
   out.persistent = reg.persistent();
+  out.accumulated = reg.accumulated();
   out.consumers.assign(reg.consumers().begin(), reg.consumers().end());
   return out;
 }

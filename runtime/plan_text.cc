@@ -74,6 +74,7 @@ void PrintActor(TextWriter& out, const Actor& actor) {
   } else {
     out << "nothing";
   }
+  if (actor.acts_per_step != 1) out << " acts " << actor.acts_per_step;
   const BoxingProgram& program = actor.boxing;
   if (!(program == BoxingProgram{})) {
     if (program.collective != CollectiveKind::kNone || !program.group.empty() || program.mesh_axis != -1 ||
@@ -97,7 +98,7 @@ void PrintActor(TextWriter& out, const Actor& actor) {
 void PrintRegister(TextWriter& out, const RegisterDesc& reg) {
   out << "  register r" << reg.id << " on " << reg.device.ToString() << " producer a" << reg.producer
       << " count " << reg.count << " bytes " << reg.byte_size << (reg.persistent ? " persistent" : "")
-      << " consumers ";
+      << (reg.accumulated ? " accumulated" : "") << " consumers ";
   List(out, reg.consumers, [&](ActorId consumer) { out << "a" << consumer; });
   out << " blobs ";
   List(out, reg.blobs, [&](const BlobDesc& blob) {

@@ -20,7 +20,9 @@
 //   }
 //
 // (one line per entry; wrapped above for the page). In-place inputs print
-// as "r1.0 inplace", zero-initialised pieces end with "zeros".
+// as "r1.0 inplace", zero-initialised pieces end with "zeros". Actors acting
+// more than once per step (micro-batches) print "acts M" after what they
+// produce; accumulated registers print "accumulated" after their byte size.
 #pragma once
 
 #include <string>

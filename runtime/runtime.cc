@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -22,7 +23,7 @@ enum class MessageKind : int8_t {
   kReady,      // copy `copy` of register `reg` holds this step's data
   kFree,       // consumer `from` is done with copy `copy` of register `reg`
   kEndOfData,  // producer of `reg` will send nothing more
-  kStart,      // command: a source actor may begin acting
+  kStart,      // command: try to act (sources begin; an actor resumes after an inline completion)
   kCompleted,  // command: the oldest outstanding act of `to` has completed
 };
 
@@ -32,6 +33,7 @@ struct Message {
   ActorId from = -1;
   RegisterId reg = -1;
   int copy = 0;
+  int64_t time_ns = 0;  // kCompleted while tracing: when the stream completed the act
 };
 
 // A blocking FIFO; Stop() wakes the thread for good (errors).
@@ -92,6 +94,17 @@ void FillValue(const Blob& blob, double value) {
   });
 }
 
+// A completion that ran inline, inside Stream::OnComplete (CPU streams).
+struct InlineCompletion {
+  bool ran = false;
+  Status status;
+  int64_t end_ns = 0;
+};
+// Set by a worker thread only while it registers an act's completion
+// callback. Thread local, so a callback that runs on another thread, or
+// later, never matches and takes the asynchronous path.
+thread_local InlineCompletion* inline_completion = nullptr;
+
 int64_t AlignUp(int64_t bytes) { return (bytes + kBlobAlignment - 1) / kBlobAlignment * kBlobAlignment; }
 
 }  // namespace
@@ -102,7 +115,12 @@ int64_t AlignUp(int64_t bytes) { return (bytes + kBlobAlignment - 1) / kBlobAlig
 class RunState {
  public:
   RunState(Runtime& runtime, int64_t steps, const FeedFunction& feeds)
-      : runtime_(runtime), plan_(runtime.plan_), steps_(steps), feeds_(feeds) {}
+      : runtime_(runtime),
+        plan_(runtime.plan_),
+        steps_(steps),
+        feeds_(feeds),
+        trace_(runtime.trace_enabled_),
+        start_(std::chrono::steady_clock::now()) {}
 
   // Builds the actor states and threads (before anyone may Abort).
   void Prepare();
@@ -117,6 +135,11 @@ class RunState {
     ActorId producer = -1;
     std::deque<int> ready;  // ready copies, oldest first
     bool ended = false;
+    // Held (the register is written once per step, the actor acts more
+    // often): the copy taken at the step's first act serves every act of the
+    // step and is freed after the last.
+    bool held = false;
+    int held_copy = -1;
   };
   struct ActorState {
     std::vector<Slot> slots;
@@ -133,7 +156,14 @@ class RunState {
     std::deque<int> outstanding;
     std::deque<int> outstanding_inputs;
     std::vector<int> input_copies;  // scratch: the input copies of the act being started
+    // Tracing only: (start time, act number) of each outstanding act.
+    std::deque<std::pair<int64_t, int64_t>> outstanding_trace;
+    // Acts so far in this run: act a is micro-batch a % acts_per_step of
+    // step a / acts_per_step.
     int64_t acts = 0;
+    int acts_per_step = 1;
+    bool accumulated = false;  // the produced register takes one copy per step (see plan.h)
+    int accumulating_copy = -1;
     bool source = false;
     bool ended = false;
     int thread = 0;
@@ -145,6 +175,7 @@ class RunState {
     std::unique_ptr<Stream> cpu_stream;
     int64_t actors = 0;
     int64_t ended = 0;
+    std::vector<ActEvent> trace;  // this thread's actors' acts (tracing only)
   };
 
   void Send(const Message& message) {
@@ -154,8 +185,12 @@ class RunState {
   void ThreadMain(int index);
   void Handle(const Message& message);
   void TryAct(ActorId id);
-  Status Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step);
-  void OnCompleted(ActorId id);
+  Status Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step, int64_t micro_batch);
+  void OnCompleted(ActorId id, int64_t end_ns);
+  int64_t NowNs() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_)
+        .count();
+  }
   void OnFree(ActorId id, ActorId from, int copy);
   void CheckEnd(ActorId id);
   StatusOr<HostTensor> Feed(int64_t step, int feed);
@@ -180,6 +215,9 @@ class RunState {
   std::mutex feed_mutex_;
   std::map<int64_t, std::pair<TensorMap, int64_t>> feed_cache_;  // step -> (feeds, input actors left)
   int64_t input_actors_ = 0;
+
+  const bool trace_;  // record an ActEvent per act
+  const std::chrono::steady_clock::time_point start_;
 };
 
 void RunState::Abort(const Status& status) {
@@ -216,15 +254,19 @@ void RunState::Prepare() {
       }
       if (slot < 0) {
         slot = static_cast<int>(state.slots.size());
+        const RegisterDesc& reg = plan_.registers[input.register_id];
+        const int writes_per_step = reg.accumulated ? 1 : plan_.actors[reg.producer].acts_per_step;
         state.slots.push_back(
-            Slot{input.register_id, plan_.registers[input.register_id].producer, {}, false});
+            Slot{reg.id, reg.producer, {}, false, writes_per_step == 1 && actor.acts_per_step > 1});
       }
       state.slot_of_input.push_back(slot);
     }
     state.source = actor.inputs.empty();
+    state.acts_per_step = actor.acts_per_step;
     if (actor.kind == ActorKind::kInput) input_actors_++;
     if (actor.produced >= 0) {
       const RegisterDesc& reg = plan_.registers[actor.produced];
+      state.accumulated = reg.accumulated;
       for (ActorId consumer : reg.consumers) {
         bool mutates = false;
         for (const ActorInput& input : plan_.actors[consumer].inputs) {
@@ -258,6 +300,15 @@ Status RunState::Execute(std::vector<TensorMap>& fetches) {
   for (size_t t = 0; t < threads_.size(); ++t)
     workers.emplace_back([this, t] { ThreadMain(static_cast<int>(t)); });
   for (std::thread& worker : workers) worker.join();
+  if (trace_) {
+    // Merged after the threads have joined: the hot path appends to its own
+    // thread's vector only.
+    std::vector<ActEvent> merged;
+    for (auto& thread : threads_) merged.insert(merged.end(), thread->trace.begin(), thread->trace.end());
+    std::stable_sort(merged.begin(), merged.end(),
+                     [](const ActEvent& a, const ActEvent& b) { return a.start_ns < b.start_ns; });
+    runtime_.trace_.insert(runtime_.trace_.end(), merged.begin(), merged.end());
+  }
   if (aborted_.load()) return error_;
   if (ended_total_.load() != num_actors) {
     return Status::Error("[runtime] the run stopped with actors still waiting: " + DescribeStuck());
@@ -315,7 +366,7 @@ void RunState::Handle(const Message& message) {
       }
       break;
     case MessageKind::kCompleted:
-      OnCompleted(message.to);
+      OnCompleted(message.to, message.time_ns);
       break;
   }
   TryAct(message.to);
@@ -325,56 +376,105 @@ void RunState::Handle(const Message& message) {
 void RunState::TryAct(ActorId id) {
   ActorState& state = states_[id];
   const Actor& actor = plan_.actors[id];
+  const int acts_per_step = state.acts_per_step;
   while (!aborted_.load() && !state.ended) {
-    if (state.source && state.acts >= steps_) return;
+    if (state.source && state.acts >= steps_ * acts_per_step) return;
+    const int64_t micro_batch = state.acts % acts_per_step;
+    const bool first = micro_batch == 0;
+    const bool last = micro_batch == acts_per_step - 1;
     for (const Slot& slot : state.slots) {
-      if (slot.ready.empty()) return;
+      if ((first || !slot.held) && slot.ready.empty()) return;
     }
     int copy = -1;
     if (actor.produced >= 0) {
-      if (state.busy[state.next_copy]) return;
-      copy = state.next_copy;
+      if (state.accumulated && !first) {
+        copy = state.accumulating_copy;  // taken at the step's first act
+      } else {
+        if (state.busy[state.next_copy]) return;
+        copy = state.next_copy;
+      }
     }
     std::vector<int>& input_copies = state.input_copies;
     input_copies.clear();
     for (Slot& slot : state.slots) {
-      input_copies.push_back(slot.ready.front());
-      slot.ready.pop_front();
+      if (first || !slot.held) {
+        input_copies.push_back(slot.ready.front());
+        slot.ready.pop_front();
+        if (slot.held) slot.held_copy = input_copies.back();
+      } else {
+        input_copies.push_back(slot.held_copy);
+      }
     }
-    const int64_t step = state.acts++;
-    if (copy >= 0) {
+    const int64_t act = state.acts++;
+    if (copy >= 0 && (first || !state.accumulated)) {
       state.busy[copy] = true;
       state.busy_count++;
       state.pending_readers[copy] = static_cast<int>(state.readers.size());
       state.pending_mutators[copy] = static_cast<int>(state.mutators.size());
       state.next_copy = (state.next_copy + 1) % static_cast<int>(state.busy.size());
+      state.accumulating_copy = copy;
     }
-    Status status = Act(id, copy, input_copies, step);
+    if (trace_) state.outstanding_trace.emplace_back(NowNs(), act);
+    Status status = Act(id, copy, input_copies, act / acts_per_step, micro_batch);
     if (!status.ok()) {
       Abort(status);
       return;
     }
-    state.outstanding.push_back(copy);
-    state.outstanding_inputs.insert(state.outstanding_inputs.end(), input_copies.begin(), input_copies.end());
+    // On completion: ready for the produced copy unless an accumulated
+    // register has acts to go; free for each input copy unless it is held
+    // for later acts of the step (-1: nothing to send).
+    state.outstanding.push_back(state.accumulated && !last ? -1 : copy);
+    for (size_t s = 0; s < state.slots.size(); ++s) {
+      state.outstanding_inputs.push_back(state.slots[s].held && !last ? -1 : input_copies[s]);
+    }
     // The completion may come on another thread (asynchronous streams): it
     // only posts kCompleted; the act stays counted in flight until then.
     in_flight_.fetch_add(1);
-    threads_[state.thread]->cpu_stream->OnComplete([this, id](Status done) {
+    InlineCompletion completion;
+    inline_completion = &completion;
+    threads_[state.thread]->cpu_stream->OnComplete([this, id, mine = &completion](Status done) {
+      if (inline_completion == mine) {  // inline: handled right below, on this thread
+        *mine = InlineCompletion{true, std::move(done), trace_ ? NowNs() : 0};
+        return;
+      }
       if (!done.ok()) {
         Abort(Status::Error("[runtime] " + runtime_.DescribeActor(id) + ": " + done.message()));
       } else {
-        Send(Message{MessageKind::kCompleted, id, id, -1, 0});
+        Send(Message{MessageKind::kCompleted, id, id, -1, 0, trace_ ? NowNs() : 0});
       }
       in_flight_.fetch_sub(1);
     });
+    inline_completion = nullptr;
+    if (completion.ran) {
+      // Send ready and free now rather than through a kCompleted queued
+      // behind messages that could start further acts first: a consumer
+      // must free its input after every act (or its producer, whatever its
+      // register count, waits for a burst of acts), and a producer must send
+      // ready after every act. Then a kStart to itself lets the messages
+      // already queued for this thread's other actors go first.
+      in_flight_.fetch_sub(1);  // this Handle still holds its own message: never 0 here
+      if (!completion.status.ok()) {
+        Abort(Status::Error("[runtime] " + runtime_.DescribeActor(id) + ": " + completion.status.message()));
+        return;
+      }
+      OnCompleted(id, completion.end_ns);
+      Send(Message{MessageKind::kStart, id, id, -1, 0});
+      return;
+    }
   }
 }
 
-void RunState::OnCompleted(ActorId id) {
+void RunState::OnCompleted(ActorId id, int64_t end_ns) {
   ActorState& state = states_[id];
   const Actor& actor = plan_.actors[id];
   const int copy = state.outstanding.front();
   state.outstanding.pop_front();
+  if (trace_) {
+    const auto [start_ns, act] = state.outstanding_trace.front();
+    state.outstanding_trace.pop_front();
+    threads_[state.thread]->trace.push_back(
+        ActEvent{id, act / state.acts_per_step, act % state.acts_per_step, start_ns, end_ns});
+  }
   if (copy >= 0) {
     const std::vector<ActorId>& first = !state.readers.empty() ? state.readers : state.mutators;
     for (ActorId consumer : first) Send(Message{MessageKind::kReady, consumer, id, actor.produced, copy});
@@ -384,9 +484,11 @@ void RunState::OnCompleted(ActorId id) {
     }
   }
   for (size_t s = 0; s < state.slots.size(); ++s) {
-    Send(Message{MessageKind::kFree, state.slots[s].producer, id, state.slots[s].reg,
-                 state.outstanding_inputs.front()});
+    const int input_copy = state.outstanding_inputs.front();
     state.outstanding_inputs.pop_front();
+    if (input_copy >= 0) {
+      Send(Message{MessageKind::kFree, state.slots[s].producer, id, state.slots[s].reg, input_copy});
+    }
   }
 }
 
@@ -412,8 +514,9 @@ void RunState::OnFree(ActorId id, ActorId from, int copy) {
 void RunState::CheckEnd(ActorId id) {
   ActorState& state = states_[id];
   if (state.ended || state.busy_count > 0 || !state.outstanding.empty()) return;
+  if (state.acts % state.acts_per_step != 0) return;  // a step is under way
   if (state.source) {
-    if (state.acts < steps_) return;
+    if (state.acts < steps_ * state.acts_per_step) return;
   } else {
     for (const Slot& slot : state.slots) {
       if (!slot.ended || !slot.ready.empty()) return;
@@ -455,12 +558,16 @@ StatusOr<HostTensor> RunState::Feed(int64_t step, int feed) {
   return tensor;
 }
 
-Status RunState::Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step) {
+Status RunState::Act(ActorId id, int copy, const std::vector<int>& input_copies, int64_t step,
+                     int64_t micro_batch) {
   const Actor& actor = plan_.actors[id];
   const ActorState& state = states_[id];
   auto fail = [&](const std::string& message) {
-    return Status::Error("[runtime] " + runtime_.DescribeActor(id) + ", step " + std::to_string(step) + ": " +
-                         message);
+    const std::string micro = state.acts_per_step > 1 ? ", micro-batch " + std::to_string(micro_batch) +
+                                                            " of " + std::to_string(state.acts_per_step)
+                                                      : "";
+    return Status::Error("[runtime] " + runtime_.DescribeActor(id) + ", step " + std::to_string(step) +
+                         micro + ": " + message);
   };
   auto input_blob = [&](size_t i) {
     const ActorInput& input = actor.inputs[i];
@@ -509,6 +616,8 @@ Status RunState::Act(ActorId id, int copy, const std::vector<int>& input_copies,
       ctx.op_name = plan_.nodes[actor.node].name;
       ctx.attrs = &plan_.nodes[actor.node].attrs;
       ctx.stream = threads_[state.thread]->cpu_stream.get();
+      ctx.micro_batch = micro_batch;
+      ctx.micro_batches = state.acts_per_step;
       for (size_t i = 0; i < actor.inputs.size(); ++i) {
         const BlobDesc& desc = plan_.registers[actor.inputs[i].register_id].blobs[actor.inputs[i].blob];
         ctx.inputs.push_back(TensorArg{input_blob(i), desc.logical_shape, desc.offset});
@@ -544,8 +653,10 @@ std::string RunState::DescribeStuck() {
       break;
     }
     out << (listed > 1 ? "; " : "") << runtime_.DescribeActor(actor.id) << " after " << state.acts << " acts";
+    const bool mid_step = state.acts % state.acts_per_step != 0;
+    if (state.acts_per_step > 1) out << " (" << state.acts_per_step << " per step)";
     for (const Slot& slot : state.slots) {
-      if (slot.ready.empty() && !slot.ended) out << ", waiting for r" << slot.reg;
+      if (slot.ready.empty() && !slot.ended && !(slot.held && mid_step)) out << ", waiting for r" << slot.reg;
     }
     if (state.busy_count > 0) out << ", its register busy";
   }
@@ -718,6 +829,10 @@ StatusOr<TensorMap> Runtime::RunStep(const TensorMap& feeds) {
                        Run(1, [&](int64_t) -> StatusOr<TensorMap> { return feeds; }));
   return std::move(fetches[0]);
 }
+
+void Runtime::SetTraceEnabled(bool enabled) { trace_enabled_ = enabled; }
+
+std::vector<ActEvent> Runtime::TakeTrace() { return std::exchange(trace_, {}); }
 
 void Runtime::Cancel() {
   std::lock_guard<std::mutex> lock(run_mutex_);

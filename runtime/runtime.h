@@ -16,10 +16,22 @@
 //   start command) through their thread's queue, one message at a time, so
 //   actor state needs no locks. An actor acts when every input register
 //   has a ready copy and its produced register has a free copy; after the
-//   work completes on its stream (Stream::OnComplete; CPU streams complete
-//   inline, but the messages still go out from the completion callback) it
-//   sends ready downstream and free upstream. Register counts are the only
-//   back-pressure. Actors without inputs act once per step.
+//   work completes on its stream (Stream::OnComplete) it sends ready
+//   downstream and free upstream: at once when the stream completed inline
+//   (CPU), then it yields its thread to the messages already queued; from a
+//   "completed" message posted to its own thread when the stream completes
+//   elsewhere (asynchronous streams). Register counts are the only
+//   back-pressure. Actors without inputs act acts_per_step times per step.
+// - Micro-batches (plan.h): every actor counts its acts; act a is
+//   micro-batch a % M of step a / M (M = Actor::acts_per_step), and compute
+//   kernels see it as KernelContext::micro_batch / micro_batches. An input
+//   register written once per step and read by an actor with M > 1 is held:
+//   taken at the step's first act, read by all M acts, freed after the
+//   last. An accumulated register takes one free copy at the producer's
+//   first act of a step and goes out ready after its last. Boxing and
+//   collective actors act M times like any other (a collective group's
+//   members, in the same micro-batch order). A register with count K lets
+//   its producer run K writes ahead of its slowest consumer.
 // - In place: a consumer that mutates a persistent register gets its ready
 //   only after every other consumer has freed that register this step, so
 //   readers see the old value and the next step the new one.
@@ -29,8 +41,11 @@
 // - Errors (a kernel error, a bad feed, a plan that deadlocks, Cancel())
 //   stop every actor; Run returns the first error, naming the actor, its
 //   node and op. Variables may then hold a partially updated step.
-// - The host side (Run, ReadVariable, WriteVariable) is not thread-safe:
-//   one call at a time; Cancel may come from any thread.
+// - Trace (SetTraceEnabled): one ActEvent per act of every actor, each
+//   thread appending to its own vector (no shared lock on the hot path),
+//   merged when the Run ends. Disabled, it costs one branch per act.
+// - The host side (Run, ReadVariable, WriteVariable, the trace) is not
+//   thread-safe: one call at a time; Cancel may come from any thread.
 #pragma once
 
 #include <atomic>
@@ -61,6 +76,17 @@ struct DeviceAllocation {
   int64_t persistent_bytes = 0;  ///< the variables' part
 };
 
+/// One act of one actor, for tests, profiles and benchmarks. Times are
+/// steady-clock nanoseconds since the start of the Run that recorded it;
+/// `end_ns` is when its stream reported the work complete.
+struct ActEvent {
+  ActorId actor = -1;
+  int64_t step = 0;         ///< within the Run
+  int64_t micro_batch = 0;  ///< the act's index within the step, [0, acts_per_step)
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+};
+
 class RunState;  // one Run's actors, threads and queues (runtime.cc)
 
 /// A loaded plan, ready to run steps; owns the registers (and so the
@@ -81,6 +107,13 @@ class Runtime {
   StatusOr<TensorMap> RunStep(const TensorMap& feeds);
   /// Stops the current Run (if any) from any thread; it returns an error.
   void Cancel();
+
+  /// Records an ActEvent for every act of the Runs that start while enabled
+  /// (off by default). Not during a Run.
+  void SetTraceEnabled(bool enabled);
+  /// The events recorded since the last call (Runs that failed included),
+  /// Run by Run, each Run's events ordered by start time.
+  std::vector<ActEvent> TakeTrace();
 
   /// The logical value of variable `name`, assembled from its pieces.
   StatusOr<HostTensor> ReadVariable(const std::string& name) const;
@@ -121,6 +154,8 @@ class Runtime {
   std::vector<std::vector<std::pair<int, int>>> fetch_pieces_;  // by actor: (fetch, piece) of output actors
   std::mutex run_mutex_;                                        // guards current_run_ for Cancel
   RunState* current_run_ = nullptr;
+  bool trace_enabled_ = false;
+  std::vector<ActEvent> trace_;  // appended by each traced Run after its threads have joined
 };
 
 }  // namespace ofl::runtime

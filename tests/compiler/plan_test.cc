@@ -213,6 +213,47 @@ TEST(PlanTest, ProtoRoundTripKeepsEveryField) {
   EXPECT_EQ(decoded.value().nodes[3].attrs.GetShape("scalar_shape"), Shape{});
 }
 
+// Micro-batch fields: input x f32[8] -> slice (acts 4, reads x held) ->
+// acc (acts 4, accumulated register) -> output.
+TEST(PlanTest, ProtoRoundTripKeepsMicroBatchFields) {
+  Plan plan;
+  plan.nodes = {{"x", "input", {}, "forward"},
+                {"slice", "unpack", {}, "forward"},
+                {"acc", "acc", {}, "forward"},
+                {"y", "output", {}, ""}};
+  AddRegister(plan, AddActor(plan, ActorKind::kInput, 0, 0, StreamKind::kCompute, {}), Shape{8},
+              Box({0}, {8}));
+  AddRegister(plan, AddActor(plan, ActorKind::kCompute, 1, 0, StreamKind::kCompute, {In(0)}), Shape{2},
+              Box({0}, {2}));
+  AddRegister(plan, AddActor(plan, ActorKind::kCompute, 2, 0, StreamKind::kCompute, {In(1)}), Shape{2},
+              Box({0}, {2}));
+  AddActor(plan, ActorKind::kOutput, 3, 0, StreamKind::kCompute, {In(2)});
+  plan.actors[1].acts_per_step = 4;
+  plan.actors[2].acts_per_step = 4;
+  plan.registers[2].accumulated = true;
+  plan.registers[1].count = 2;
+  FillConsumers(plan);
+  ASSERT_TRUE(ValidatePlan(plan).ok()) << ValidatePlan(plan).message();
+
+  const std::string bytes = PlanToProto(plan);
+  StatusOr<Plan> decoded = PlanFromProto(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_TRUE(decoded.value() == plan);
+  EXPECT_EQ(decoded.value().actors[1].acts_per_step, 4);
+  EXPECT_EQ(decoded.value().actors[0].acts_per_step, 1) << "an absent field reads as one act per step";
+  EXPECT_TRUE(decoded.value().registers[2].accumulated);
+  EXPECT_FALSE(decoded.value().registers[1].accumulated);
+
+  const std::string text = PlanToText(plan);
+  for (const char* expected : {
+           "actor a0 input n0 on cpu:0 stream compute reads () produces r0\n",
+           "actor a1 compute n1 on cpu:0 stream compute reads (r0.0) produces r1 acts 4\n",
+           "register r2 on cpu:0 producer a2 count 1 bytes 8 accumulated consumers (a3)",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\nin:\n" << text;
+  }
+}
+
 TEST(PlanTest, ProtoRejectsGarbage) {
   StatusOr<Plan> decoded = PlanFromProto(std::string("\xff\xff\xff\xff not a plan", 16));
   ASSERT_FALSE(decoded.ok());

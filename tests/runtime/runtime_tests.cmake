@@ -2,6 +2,10 @@
 # (api/session.h) end to end: compile, run, compare layouts.
 ofl_test(runtime_test runtime/runtime_test.cc)
 target_link_libraries(runtime_test PRIVATE ofl_runtime)
+# Micro-batches: acts per step, held inputs, accumulated registers, pipeline
+# overlap from register counts (on the act trace).
+ofl_test(micro_batch_runtime_test runtime/micro_batch_runtime_test.cc)
+target_link_libraries(micro_batch_runtime_test PRIVATE ofl_runtime)
 ofl_test(session_test runtime/session_test.cc)
 target_link_libraries(session_test PRIVATE ofl_api)
 ofl_test(equivalence_test runtime/equivalence_test.cc)
