@@ -112,6 +112,16 @@ Scope::~Scope() { builder_.PopScope(token_); }
 
 int64_t GraphBuilder::PushScope(std::string name, ScopeOptions options) {
   const int64_t token = next_scope_token_++;
+  if (options.pipeline_stage.has_value()) {
+    if (*options.pipeline_stage < 0) {
+      Record(Status::Error("[api] scope '" + name + "': pipeline_stage: expected an index >= 0, got " +
+                           std::to_string(*options.pipeline_stage)));
+    } else if (!options.placement.has_value()) {
+      Record(Status::Error("[api] scope '" + name + "': pipeline_stage " +
+                           std::to_string(*options.pipeline_stage) +
+                           " without a placement: expected the stage's devices in the same scope"));
+    }
+  }
   scopes_.push_back(ScopeEntry{token, std::move(name), std::move(options)});
   return token;
 }
@@ -128,6 +138,13 @@ void GraphBuilder::PopScope(int64_t token) {
     scopes_.erase(it);
     return;
   }
+}
+
+int GraphBuilder::current_pipeline_stage() const {
+  for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+    if (it->options.pipeline_stage.has_value()) return *it->options.pipeline_stage;
+  }
+  return -1;
 }
 
 const Placement& GraphBuilder::current_placement() const {
@@ -293,6 +310,7 @@ StatusOr<std::vector<compiler::ValueId>> GraphBuilder::EmitChecked(
   std::vector<compiler::ValueId> ids;
   ids.reserve(outputs.value().size());
   for (const ValueRef& output : outputs.value()) ids.push_back(output.id);
+  if (!ids.empty()) graph_.mutable_node(graph_.value(ids[0]).producer).stage = current_pipeline_stage();
   return ids;
 }
 
@@ -344,7 +362,9 @@ Tensor GraphBuilder::Input(const std::string& name, const Shape& shape, DType dt
   if (!Record(CheckShape(who, shape))) return Empty();
   const Placement where = placement.value_or(current_placement());
   if (!sbp.empty() && !Record(CheckNdSbp(who + " sbp", sbp, where.hierarchy(), shape))) return Empty();
-  return Tensor(this, graph_.AddInput(name, TensorDesc{shape, dtype}, where, sbp));
+  const compiler::ValueId input = graph_.AddInput(name, TensorDesc{shape, dtype}, where, sbp);
+  graph_.mutable_node(graph_.value(input).producer).stage = current_pipeline_stage();
+  return Tensor(this, input);
 }
 
 Tensor GraphBuilder::Variable(const std::string& name, const Shape& shape, const Initializer& initializer,

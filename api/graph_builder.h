@@ -147,6 +147,12 @@ struct ScopeOptions {
   std::optional<NdSbp> variable_sbp;
   /// Default TensorParallel of nn::Linear layers inside.
   std::optional<TensorParallel> linear_parallel;
+  /// Pipeline parallelism: the ops inside form stage `pipeline_stage` (0 is
+  /// the first). Requires `placement` in the same scope; stages are numbered
+  /// 0..S-1 without gaps and a stage's forward ops may read only its own and
+  /// earlier stages (the compiler checks both). Micro-batches are set with
+  /// Optimizer::WithMicroBatches.
+  std::optional<int> pipeline_stage;
 };
 
 /// Everything a builder is created with.
@@ -250,6 +256,8 @@ class GraphBuilder {
   Placement PlacementFor(const std::vector<Tensor>& inputs) const;
   /// The Linear parallelism of the innermost scope that sets one (kNone).
   TensorParallel current_linear_parallel() const;
+  /// The pipeline stage of the innermost scope that sets one (-1: none).
+  int current_pipeline_stage() const;
   /// The current name prefix ("h0/attn"; "" at top level).
   std::string current_prefix() const;
   /// The full name a variable `name` gets here: "<prefix>/<name>".

@@ -50,6 +50,13 @@ Optimizer Optimizer::WithWarmup(int64_t warmup_steps) const {
   return copy;
 }
 
+Optimizer Optimizer::WithMicroBatches(int64_t micro_batches, int64_t max_in_flight) const {
+  Optimizer copy = *this;
+  copy.micro_batches = micro_batches;
+  copy.max_in_flight = max_in_flight;
+  return copy;
+}
+
 Optimizer Optimizer::WithWarmupCosine(int64_t warmup_steps, int64_t decay_steps,
                                       double min_learning_rate) const {
   Optimizer copy = *this;
@@ -116,6 +123,12 @@ Status ValidateOptimizer(const Optimizer& optimizer) {
   if (schedule.decay_steps < 0) {
     return FieldError("schedule.decay_steps", "a count >= 0", std::to_string(schedule.decay_steps));
   }
+  if (optimizer.micro_batches < 1) {
+    return FieldError("micro_batches", "a count >= 1", std::to_string(optimizer.micro_batches));
+  }
+  if (optimizer.max_in_flight < 0) {
+    return FieldError("max_in_flight", "a count >= 0 (0: 1F1B)", std::to_string(optimizer.max_in_flight));
+  }
   if (!(std::isfinite(schedule.min_learning_rate) && schedule.min_learning_rate >= 0 &&
         schedule.min_learning_rate <= optimizer.learning_rate)) {
     return FieldError("schedule.min_learning_rate",
@@ -139,6 +152,8 @@ StatusOr<AttrMap> OptimizerToAttrs(const Optimizer& optimizer) {
   attrs.Set("warmup_steps", optimizer.schedule.warmup_steps);
   attrs.Set("decay_steps", optimizer.schedule.decay_steps);
   attrs.Set("min_learning_rate", optimizer.schedule.min_learning_rate);
+  if (optimizer.micro_batches != 1) attrs.Set("micro_batches", optimizer.micro_batches);
+  if (optimizer.max_in_flight != 0) attrs.Set("max_in_flight", optimizer.max_in_flight);
   return attrs;
 }
 
@@ -162,10 +177,13 @@ StatusOr<Optimizer> OptimizerFromAttrs(const AttrMap& attrs) {
       }
       continue;
     }
-    if (key == "warmup_steps" || key == "decay_steps") {
+    if (key == "warmup_steps" || key == "decay_steps" || key == "micro_batches" || key == "max_in_flight") {
       if (!std::holds_alternative<int64_t>(value)) return FieldError(key, "an int", AttrTypeName(value));
-      (key == "warmup_steps" ? optimizer.schedule.warmup_steps : optimizer.schedule.decay_steps) =
-          std::get<int64_t>(value);
+      int64_t* count = key == "warmup_steps"    ? &optimizer.schedule.warmup_steps
+                       : key == "decay_steps"   ? &optimizer.schedule.decay_steps
+                       : key == "micro_batches" ? &optimizer.micro_batches
+                                                : &optimizer.max_in_flight;
+      *count = std::get<int64_t>(value);
       continue;
     }
     double* field = nullptr;
@@ -180,7 +198,8 @@ StatusOr<Optimizer> OptimizerFromAttrs(const AttrMap& attrs) {
     if (field == nullptr) {
       return Status::Error("[optimizer] unknown key '" + key +
                            "': expected one of kind, learning_rate, momentum, beta1, beta2, epsilon, "
-                           "weight_decay, clip_norm, warmup_steps, decay_steps, min_learning_rate");
+                           "weight_decay, clip_norm, warmup_steps, decay_steps, min_learning_rate, "
+                           "micro_batches, max_in_flight");
     }
     if (!is_number) return FieldError(key, "a float", AttrTypeName(value));
     *field = attrs.GetFloat(key);

@@ -18,6 +18,14 @@
 //                              min_learning_rate over this many
 //                              steps after warm-up; 0 = constant   0
 //   min_learning_rate  float   in [0, learning_rate]               0
+//   micro_batches      int     gradient accumulation: each step's
+//                              batch runs as this many micro-batches
+//                              (the compiler's micro_batching pass),
+//                              >= 1; written only when > 1          1
+//   max_in_flight      int     pipelines: micro-batches a stage may
+//                              hold activations of at once; 0 =
+//                              1F1B's S - s for stage s of S; written
+//                              only when > 0                        0
 #pragma once
 
 #include <cstdint>
@@ -52,6 +60,10 @@ struct Optimizer {
   double weight_decay = 0;
   double clip_norm = 0;
   LearningRateSchedule schedule;
+  /// Gradient accumulation / pipelining: micro-batches per step (1 = none).
+  int64_t micro_batches = 1;
+  /// Pipelines: forward activations a stage keeps at once (0 = S - s, 1F1B).
+  int64_t max_in_flight = 0;
 
   /// SGD, with momentum when `momentum` > 0.
   static Optimizer Sgd(double learning_rate, double momentum = 0);
@@ -68,6 +80,13 @@ struct Optimizer {
   Optimizer WithClipNorm(double max_norm) const;
   /// This optimizer with linear warm-up over `warmup_steps`.
   Optimizer WithWarmup(int64_t warmup_steps) const;
+  /// This optimizer run once per `micro_batches` micro-batches: every
+  /// input's batch axis (axis 0) is split into that many strided
+  /// micro-batches, gradients are summed (as the mean over the whole batch)
+  /// and the update runs once per step. With pipeline stages,
+  /// `max_in_flight` > 0 bounds the micro-batches in flight per stage (the
+  /// default, 0, gives stage s of S the 1F1B bound S - s).
+  Optimizer WithMicroBatches(int64_t micro_batches, int64_t max_in_flight = 0) const;
   /// This optimizer with warm-up then cosine decay to `min_learning_rate`.
   Optimizer WithWarmupCosine(int64_t warmup_steps, int64_t decay_steps, double min_learning_rate = 0) const;
 };

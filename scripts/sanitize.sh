@@ -15,10 +15,10 @@ esac
 scripts/setup.sh --no-build
 build_dir="build-$sanitizer"
 cmake -S . -B "$build_dir" -G Ninja -DOFL_SANITIZER="$sanitizer" -DOFL_BUILD_BENCH=OFF -DOFL_WITH_CUDA=OFF >/dev/null
-ninja -C "$build_dir" -j "${OFL_JOBS:-$(nproc)}" runtime_test session_test equivalence_test
+ninja -C "$build_dir" -j "${OFL_JOBS:-$(nproc)}" runtime_test micro_batch_runtime_test session_test equivalence_test pipeline_test
 export TSAN_OPTIONS="suppressions=$PWD/tests/runtime/tsan.supp halt_on_error=1"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
-for test in runtime_test session_test equivalence_test; do
+for test in runtime_test micro_batch_runtime_test session_test equivalence_test pipeline_test; do
   echo "== $test under $sanitizer sanitizer"
   "$build_dir/tests/$test" --gtest_brief=1
 done

@@ -70,6 +70,11 @@ struct Node {
   std::vector<ValueId> outputs;
   Placement placement;
   NodeRole role = NodeRole::kForward;
+  /// The pipeline stage the user put this node in (api ScopeOptions::
+  /// pipeline_stage), -1 when none. Only forward nodes built by the user
+  /// carry one; the micro_batching pass checks the stage order and lowering
+  /// derives register counts from the stages' devices.
+  int stage = -1;
   /// After SBP deduction: the NdSbp this node reads each input with (the
   /// chosen signature); boxing insertion makes every input value carry it.
   std::vector<NdSbp> input_sbps;

@@ -451,6 +451,12 @@ class GraphParser {
       if (!parsed.ok()) return cursor.Error(parsed.status().message());
       role = parsed.value();
     }
+    int stage = -1;
+    if (cursor.ConsumeWord("stage")) {
+      OFL_ASSIGN_OR_RETURN(const int64_t parsed, ToInt(cursor, cursor.Word()));
+      if (parsed < 0) return cursor.Error("stage: expected an index >= 0, got " + std::to_string(parsed));
+      stage = static_cast<int>(parsed);
+    }
     std::string name;
     if (cursor.ConsumeWord("name")) {
       OFL_ASSIGN_OR_RETURN(name, cursor.QuotedString());
@@ -483,6 +489,7 @@ class GraphParser {
     }
     Node& node = graph_.mutable_node(id);
     node.input_sbps = std::move(reads);
+    node.stage = stage;
     for (size_t i = 0; i < outputs.size(); ++i) {
       Value& value = graph_.mutable_value(node.outputs[i]);
       value.sbp = outputs[i].sbp;
@@ -537,6 +544,7 @@ std::string PrintGraph(const Graph& graph) {
       out << ")";
     }
     out << " role " << NodeRoleName(node.role);
+    if (node.stage >= 0) out << " stage " << node.stage;
     if (!node.name.empty()) out << " name " << Quote(node.name);
     out << "\n";
   }

@@ -1,5 +1,7 @@
 #include "compiler/lower/physical_lowering.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -80,16 +82,22 @@ class Lowering {
     OFL_ASSIGN_OR_RETURN(const std::vector<NodeId> order, graph_.TopologicalOrder());
     Reserve(order);
     value_slots_.assign(graph_.num_value_slots(), -1);
+    OFL_RETURN_IF_ERROR(ComputeRates(order));
     for (NodeId id : order) {
       const Node& node = graph_.node(id);
+      current_acts_ = acts_[id];
+      current_accumulated_ = IsAccumulating(node);
       const Status status = LowerNode(node);
       if (!status.ok()) return Status::Error(Describe(node) + ": " + status.message());
     }
+    current_acts_ = 1;
+    current_accumulated_ = false;
     for (const Fetch& fetch : graph_.fetches()) {
       const Status status = LowerFetch(fetch);
       if (!status.ok()) return Status::Error("fetch \"" + fetch.name + "\": " + status.message());
     }
     FillConsumers();
+    OFL_RETURN_IF_ERROR(AssignRegisterCounts(order));
     return std::move(plan_);
   }
 
@@ -141,7 +149,106 @@ class Lowering {
     actor.node = plan_node;
     actor.device = device;
     actor.stream = stream;
+    actor.acts_per_step = static_cast<int>(current_acts_);
     return actor.id;
+  }
+
+  // ---- micro-batch rates (runtime/plan.h, ops/pipeline/pipeline.h) -------
+
+  static bool IsAccumulating(const Node& node) { return node.op == "acc" || node.op == "pack"; }
+
+  // Per node its acts per step, per value its writes per step: unpack and
+  // repeat start the micro-batch region (M), acc and pack end it (they act
+  // M times, their output is written once per step); any other node acts as
+  // often as its most frequent input and reads the others held.
+  Status ComputeRates(const std::vector<NodeId>& order) {
+    acts_.assign(graph_.num_node_slots(), 1);
+    value_rate_.assign(graph_.num_value_slots(), 1);
+    for (NodeId id : order) {
+      const Node& node = graph_.node(id);
+      int64_t acts = 1;
+      int64_t output_rate = 1;
+      const bool starts = node.op == "unpack" || node.op == "repeat";
+      if (starts || IsAccumulating(node)) {
+        acts = node.attrs.GetInt("micro_batches");
+        output_rate = starts ? acts : 1;
+      } else {
+        for (ValueId input : node.inputs) acts = std::max(acts, value_rate_[input]);
+        output_rate = acts;
+      }
+      for (ValueId input : node.inputs) {
+        OFL_CHECK_OR_RETURN(value_rate_[input] == 1 || value_rate_[input] == acts)
+            << Describe(node) << ": reads %" << input << " written " << value_rate_[input]
+            << " times per step while acting " << acts << " times (mixed micro-batch counts)";
+      }
+      acts_[id] = acts;
+      for (ValueId output : node.outputs) value_rate_[output] = output_rate;
+    }
+    return Status::Ok();
+  }
+
+  // Pipelines (DESIGN.md section 5): with S stages, a forward register of
+  // stage s that backward reads gets S - s copies (max_in_flight when set),
+  // so a stage runs that many micro-batches ahead and no more (1F1B's
+  // bound); a register read on another stage gets distance + 1 copies, so
+  // the producer keeps working while the transfer and the next stage run.
+  // Stages are the user's (Node::stage) or, when none is declared, the
+  // distinct placements of the micro-batch region's forward ops in
+  // topological order.
+  Status AssignRegisterCounts(const std::vector<NodeId>& order) {
+    std::map<DeviceId, int> stage_of_device;
+    int num_stages = 0;
+    for (NodeId id : order) {
+      const Node& node = graph_.node(id);
+      if (node.stage < 0 || node.role != NodeRole::kForward) continue;
+      num_stages = std::max(num_stages, node.stage + 1);
+      for (const DeviceId& device : node.placement.devices()) stage_of_device.emplace(device, node.stage);
+    }
+    if (num_stages == 0) {
+      for (NodeId id : order) {
+        const Node& node = graph_.node(id);
+        if (acts_[id] == 1 || node.role != NodeRole::kForward || node.IsBoxing()) continue;
+        if (stage_of_device.count(node.placement.devices()[0]) != 0) continue;
+        bool overlaps = false;
+        for (const DeviceId& device : node.placement.devices())
+          overlaps |= stage_of_device.count(device) != 0;
+        if (overlaps) return Status::Ok();  // placements overlap: no stage structure to exploit
+        for (const DeviceId& device : node.placement.devices()) stage_of_device.emplace(device, num_stages);
+        ++num_stages;
+      }
+    }
+    if (num_stages <= 1) return Status::Ok();
+    int64_t max_in_flight = 0;
+    if (graph_.optimizer().Has("max_in_flight")) {
+      const AttrValue& value = graph_.optimizer().Get("max_in_flight");
+      OFL_CHECK_OR_RETURN(std::holds_alternative<int64_t>(value) && std::get<int64_t>(value) >= 0)
+          << "optimizer max_in_flight: expected an int >= 0, got " << AttrValueToString(value);
+      max_in_flight = std::get<int64_t>(value);
+    }
+    auto stage_of = [&](const DeviceId& device) {
+      auto found = stage_of_device.find(device);
+      return found == stage_of_device.end() ? -1 : found->second;
+    };
+    for (RegisterDesc& reg : plan_.registers) {
+      if (reg.persistent) continue;
+      const Actor& producer = plan_.actors[reg.producer];
+      const int stage = stage_of(producer.device);
+      if (stage < 0) continue;
+      const bool forward = plan_.nodes[producer.node].role == NodeRoleName(NodeRole::kForward);
+      int count = reg.count;
+      for (ActorId consumer_id : reg.consumers) {
+        const Actor& consumer = plan_.actors[consumer_id];
+        if (forward && producer.acts_per_step > 1 &&
+            plan_.nodes[consumer.node].role == NodeRoleName(NodeRole::kBackward)) {
+          const int64_t in_flight = max_in_flight > 0 ? max_in_flight : num_stages - stage;
+          count = std::max<int64_t>(count, in_flight);
+        }
+        const int other = stage_of(consumer.device);
+        if (other >= 0 && other != stage) count = std::max(count, std::abs(other - stage) + 1);
+      }
+      reg.count = count;
+    }
+    return Status::Ok();
   }
 
   // Gives `actor` a register holding one blob per value of `outputs` (with
@@ -154,6 +261,7 @@ class Lowering {
     reg.producer = actor;
     reg.device = placement.devices()[device_index];
     reg.persistent = persistent;
+    reg.accumulated = current_accumulated_;
     reg.blobs.reserve(outputs.size());
     MeshCoordinates(placement.hierarchy(), device_index, coordinates_);
     int64_t end = 0;
@@ -263,6 +371,7 @@ class Lowering {
     const OpSchema* schema = ops_.Find(node.op);
     OFL_CHECK_OR_RETURN(schema != nullptr) << "op '" << node.op << "' is not in the op registry";
     OFL_RETURN_IF_ERROR(CheckInputs(node));
+    if (node.op == "repeat") return LowerRepeat(node);
     std::vector<NdSbp> sbps;
     sbps.reserve(node.outputs.size());
     for (ValueId output : node.outputs) {
@@ -295,6 +404,18 @@ class Lowering {
       const RegisterId reg = AddRegister(actor, placement, d, node.outputs, sbps, false);
       BindOutputs(node.outputs, d, reg, n);
     }
+    return Status::Ok();
+  }
+
+  // repeat moves nothing: its readers (acting M times) read the input's
+  // registers, held for the whole step (runtime/plan.h).
+  Status LowerRepeat(const Node& node) {
+    OFL_ASSIGN_OR_RETURN(const NdSbp from, SbpOf(node.inputs[0]));
+    OFL_ASSIGN_OR_RETURN(const NdSbp to, SbpOf(node.outputs[0]));
+    OFL_CHECK_OR_RETURN(from == to) << "reads " << NdSbpToString(from) << " but its output is laid out as "
+                                    << NdSbpToString(to) << " (repeat never moves data)";
+    AddPlanNode(node);
+    value_slots_[node.outputs[0]] = value_slots_[node.inputs[0]];
     return Status::Ok();
   }
 
@@ -464,6 +585,9 @@ class Lowering {
                         value_slots_[fetch.value] >= 0)
         << "value %" << fetch.value << " has no lowered producer (a removed node?)";
     const Value& value = graph_.value(fetch.value);
+    OFL_CHECK_OR_RETURN(value_rate_[fetch.value] == 1)
+        << "the value is written " << value_rate_[fetch.value]
+        << " times per step (once per micro-batch): expected the micro_batching pass to pack or average it";
     OFL_ASSIGN_OR_RETURN(const NdSbp sbp, SbpOf(fetch.value));
     OFL_ASSIGN_OR_RETURN(const CombineMode mode, CombineModeOf(sbp));
     plan_.nodes.push_back(PlanNode{fetch.name, "output", {}, ""});
@@ -505,6 +629,10 @@ class Lowering {
   std::vector<int64_t> value_slots_;  // per value: index of its device 0 slot, -1 until lowered
   std::vector<Slot> slots_;
   std::vector<int64_t> coordinates_;  // scratch for AddRegister
+  std::vector<int64_t> acts_;         // per node: acts per step
+  std::vector<int64_t> value_rate_;   // per value: writes per step
+  int64_t current_acts_ = 1;          // of the node being lowered
+  bool current_accumulated_ = false;  // the node being lowered is acc or pack
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "compiler/ir/graph_emitter.h"
+#include "compiler/passes/micro_batching.h"
 #include "ops/common/grad_helpers.h"
 
 namespace ofl::compiler {
@@ -120,10 +121,15 @@ class AutogradPass final : public Pass {
     {
       const Node& loss_node = graph.producer(loss);
       GraphEmitter seed(graph, ops, loss_node.placement, NodeRole::kBackward, loss_node.name + ".grad");
-      OFL_ASSIGN_OR_RETURN(
-          ValueRef ones,
-          seed.Emit1("fill", {},
-                     {{"shape", Shape{}}, {"dtype", graph.value(loss).desc.dtype}, {"value", 1.0}}));
+      // With M micro-batches the loss is each micro-batch's mean and the
+      // gradients are summed over micro-batches (acc): seeding 1/M makes the
+      // sum the gradient of the mean over the whole batch.
+      OFL_ASSIGN_OR_RETURN(const int64_t micro_batches, MicroBatchesOf(graph));
+      OFL_ASSIGN_OR_RETURN(ValueRef ones,
+                           seed.Emit1("fill", {},
+                                      {{"shape", Shape{}},
+                                       {"dtype", graph.value(loss).desc.dtype},
+                                       {"value", 1.0 / static_cast<double>(micro_batches)}}));
       contributions[loss].push_back(ones.id);
     }
 

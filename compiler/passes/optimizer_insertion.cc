@@ -70,11 +70,12 @@ StatusOr<OptimizerConfig> ReadConfig(const AttrMap& attrs) {
   static const std::set<std::string> kKeys = {
       "kind",         "learning_rate", "momentum",         "beta1",
       "beta2",        "epsilon",       "weight_decay",     "clip_norm",
-      "warmup_steps", "decay_steps",   "min_learning_rate"};
+      "warmup_steps", "decay_steps",   "min_learning_rate", "micro_batches", "max_in_flight"};
   for (const auto& [key, value] : attrs.values()) {
     OFL_CHECK_OR_RETURN(kKeys.count(key) != 0)
         << "optimizer " << key << ": expected one of kind, learning_rate, momentum, beta1, beta2, epsilon, "
-        << "weight_decay, clip_norm, warmup_steps, decay_steps, min_learning_rate, got unknown key '" << key
+        << "weight_decay, clip_norm, warmup_steps, decay_steps, min_learning_rate, micro_batches, "
+        << "max_in_flight, got unknown key '" << key
         << "'";
   }
   OptimizerConfig config;

@@ -6,6 +6,7 @@
 #include "compiler/passes/boxing_insertion.h"
 #include "compiler/passes/dead_node_elimination.h"
 #include "compiler/passes/fusion.h"
+#include "compiler/passes/micro_batching.h"
 #include "compiler/passes/optimizer_insertion.h"
 #include "compiler/passes/sbp_deduction.h"
 #include "compiler/passes/shape_inference.h"
@@ -15,6 +16,7 @@ namespace ofl::compiler {
 std::vector<std::unique_ptr<Pass>> DefaultPipeline(const CompileOptions& options) {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(MakeShapeInferencePass());
+  passes.push_back(MakeMicroBatchingPass());
   if (options.enable_training) {
     passes.push_back(MakeAutogradPass());
     passes.push_back(MakeOptimizerInsertionPass());

@@ -28,6 +28,7 @@
 #include "api/ops.h"
 #include "api/optimizer.h"
 #include "api/session.h"
+#include "tests/testing/training_fixtures.h"
 
 namespace ofl::testing {
 namespace {
@@ -138,53 +139,11 @@ constexpr int64_t kWidth = 16;
 constexpr int64_t kHeads = 4;
 constexpr int64_t kTokenClasses = 5;
 
-// splitmix64: a counter-based generator, so feeds depend only on (step, index).
-uint64_t Mix(uint64_t value) {
-  value += 0x9e3779b97f4a7c15ULL;
-  value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
-  return value ^ (value >> 31);
-}
+// Feeds differ per step and depend only on (step, index) (training_fixtures.h).
+runtime::TensorMap MlpBatch(int64_t batch, int64_t step) { return TeacherBatch(batch, kMlpIn, kMlpClasses, step); }
 
-// Uniform in [-1, 1) from (stream, index), exactly representable in f32.
-float Uniform(uint64_t stream, uint64_t index) {
-  const uint64_t bits = Mix(stream * 0x100000001b3ULL + index) >> 40;  // 24 bits
-  return static_cast<float>(static_cast<double>(bits) / static_cast<double>(1 << 23) - 1.0);
-}
-
-// MLP batch of step `step`: x [N, 8] uniform, labels from a fixed linear
-// teacher (argmax of x T), so the loss can fall.
-runtime::TensorMap MlpBatch(int64_t batch, int64_t step) {
-  HostTensor x(TensorDesc{Shape{batch, kMlpIn}, DType::kF32});
-  HostTensor labels(TensorDesc{Shape{batch}, DType::kI64});
-  for (int64_t row = 0; row < batch; ++row) {
-    for (int64_t col = 0; col < kMlpIn; ++col)
-      x.data<float>()[row * kMlpIn + col] = Uniform(1000 + step, row * kMlpIn + col);
-    int64_t best = 0;
-    double best_score = -1e30;
-    for (int64_t cls = 0; cls < kMlpClasses; ++cls) {
-      double score = 0;
-      for (int64_t col = 0; col < kMlpIn; ++col)
-        score += x.data<float>()[row * kMlpIn + col] * Uniform(7, cls * kMlpIn + col);
-      if (score > best_score) best_score = score, best = cls;
-    }
-    labels.data<int64_t>()[row] = best;
-  }
-  return {{"x", x}, {"labels", labels}};
-}
-
-// Transformer batch: tokens [N, T] in [0, vocab), labels [N*T] = a function
-// of the current and previous token (learnable by causal attention).
 runtime::TensorMap TransformerBatch(int64_t batch, int64_t step) {
-  HostTensor tokens(TensorDesc{Shape{batch, kTime}, DType::kI64});
-  HostTensor labels(TensorDesc{Shape{batch * kTime}, DType::kI64});
-  for (int64_t i = 0; i < batch * kTime; ++i)
-    tokens.data<int64_t>()[i] = static_cast<int64_t>(Mix(2000 + step * 7919 + i) % kVocab);
-  for (int64_t i = 0; i < batch * kTime; ++i) {
-    const int64_t previous = i % kTime == 0 ? 0 : tokens.data<int64_t>()[i - 1];
-    labels.data<int64_t>()[i] = (tokens.data<int64_t>()[i] + 2 * previous) % kTokenClasses;
-  }
-  return {{"tokens", tokens}, {"labels", labels}};
+  return NextTokenBatch(batch, kTime, kVocab, kTokenClasses, step);
 }
 
 api::Optimizer MakeOptimizer(OptimizerChoice choice) {
@@ -325,32 +284,6 @@ Trained Train(Model model, Layout layout, OptimizerChoice choice, int64_t batch)
   return trained;
 }
 
-// The tolerance, "relative 1e-5": |actual - expected| <= 1e-5 * max(scale, 1e-3)
-// where scale is max |expected| over the whole tensor (elements near zero
-// are compared at the tensor's scale; the 1e-3 floor only matters for
-// tensors that are all tiny, e.g. early Adam second moments). Losses are
-// compared one step at a time (scale = that step's |loss|). Returns the
-// largest |actual - expected| / max(scale, 1e-3).
-double ExpectClose(const std::vector<double>& actual, const std::vector<double>& expected,
-                   const std::string& what, bool per_element_scale = false) {
-  EXPECT_EQ(actual.size(), expected.size()) << what;
-  if (actual.size() != expected.size()) return INFINITY;
-  double tensor_scale = 0;
-  for (double value : expected) tensor_scale = std::max(tensor_scale, std::abs(value));
-  double worst = 0;
-  int reported = 0;
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double scale = std::max(per_element_scale ? std::abs(expected[i]) : tensor_scale, 1e-3);
-    const double relative = std::abs(actual[i] - expected[i]) / scale;
-    if (!(relative <= 1e-5) && reported++ < 3) {  // also catches NaN
-      ADD_FAILURE() << what << " element " << i << ": " << actual[i] << " vs " << expected[i] << " (relative "
-                    << relative << ")";
-    }
-    worst = std::max(worst, std::isnan(relative) ? INFINITY : relative);
-  }
-  return worst;
-}
-
 // The key bias has a gradient that is zero in exact arithmetic: adding b to
 // every key adds q.b to a whole row of scores, which the softmax cancels. Its
 // computed gradient is rounding noise (~1e-11) that depends on the reduction
@@ -358,17 +291,9 @@ double ExpectClose(const std::vector<double>& actual, const std::vector<double>&
 // after training is noise in every layout (even the 1-device run with another
 // summation order). Those elements are left out of the comparison; the query
 // and value biases (same tensor, same layout) and the key bias's Adam moments
-// are compared in full. The fused projection lays its bias out [H, 3, Dh]
-// (q, k, v per head), so the key slice is [Dh, 2 Dh) of every 3 Dh.
+// are compared in full.
 std::vector<double> WithoutKeyBias(const std::string& name, const std::vector<double>& values) {
-  if (name != "block/attn/qkv.bias") return values;
-  const size_t head_dim = kWidth / kHeads;
-  std::vector<double> kept;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const size_t within_head = i % (3 * head_dim);
-    if (within_head < head_dim || within_head >= 2 * head_dim) kept.push_back(values[i]);
-  }
-  return kept;
+  return ::ofl::testing::WithoutKeyBias(name, values, "block/attn/qkv.bias", kWidth / kHeads);
 }
 
 using Param = std::tuple<Model, Layout, OptimizerChoice>;
