@@ -16,30 +16,20 @@
 #include <string>
 
 #include "api/api.h"
+#include "examples/common/fashion_models.h"
 #include "examples/common/trainer.h"
 
 namespace {
 
-using ofl::DType;
 using ofl::Placement;
-using ofl::Shape;
 using ofl::StatusOr;
 using ofl::api::GraphBuilder;
 using ofl::api::Tensor;
 using ofl::examples::FlagValue;
 using ofl::examples::TrainFlags;
 
-constexpr int64_t kClasses = 10;
-
-// The model's widths (flags --conv1, --conv2, --hidden).
-struct CnnWidths {
-  int64_t conv1 = 32;
-  int64_t conv2 = 64;
-  int64_t hidden = 1024;
-};
-
 int Main(int argc, char** argv) {
-  CnnWidths widths;
+  ofl::examples::CnnWidths widths;
   ofl::examples::TrainerModel model;
   model.program = "fashion_cnn";
   model.usage =
@@ -61,22 +51,12 @@ int Main(int argc, char** argv) {
   model.placement = [](const TrainFlags& flags) -> StatusOr<Placement> {
     return Placement::Linear(ofl::DeviceType::kCPU, flags.devices);
   };
-  // The model, identical in the training and the evaluation graph so that
-  // both name their variables "cnn/conv0.weight", ... . Data parallel: the
-  // batch is split over a 1-D mesh, the weights are replicated. The 5x5
-  // convolutions are padded by 2 so each pooling halves the image: 28 -> 14 -> 7.
+  // The model (examples/common/fashion_models.h), identical in the training
+  // and the evaluation graph so that both name their variables
+  // "cnn/conv0.weight", ... . Data parallel: the batch is split over a 1-D
+  // mesh, the weights are replicated.
   model.logits = [&](GraphBuilder& builder, int64_t batch, Tensor* labels) {
-    Tensor x = builder.Input("x", Shape{batch, 1, 28, 28}).WithSbp("S(0)");
-    if (labels != nullptr) *labels = builder.Input("labels", Shape{batch}, DType::kI64).WithSbp("S(0)");
-    const ofl::api::nn::Conv2dLayerOptions conv{.padding = {2, 2}};
-    const ofl::api::Pool2dOptions pool{.kernel = {2, 2}};
-    Tensor h = ofl::api::nn::Conv2d(x, widths.conv1, {5, 5}, "cnn/conv0", conv);
-    h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
-    h = ofl::api::nn::Conv2d(h, widths.conv2, {5, 5}, "cnn/conv1", conv);
-    h = ofl::api::MaxPool2d(ofl::api::Relu(h), pool);
-    h = ofl::api::Reshape(h, Shape{batch, widths.conv2 * 7 * 7});
-    h = ofl::api::Relu(ofl::api::nn::Linear(h, widths.hidden, "cnn/fc0"));
-    return ofl::api::nn::Linear(h, kClasses, "cnn/fc1");
+    return ofl::examples::FashionCnnLogits(builder, batch, labels, widths);
   };
   model.print_banner = [&](const TrainFlags& flags, const Placement&, int64_t total_steps,
                            int64_t steps_per_epoch, int64_t actors) {

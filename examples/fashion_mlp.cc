@@ -13,11 +13,11 @@
 #include <string>
 
 #include "api/api.h"
+#include "examples/common/fashion_models.h"
 #include "examples/common/trainer.h"
 
 namespace {
 
-using ofl::DType;
 using ofl::Placement;
 using ofl::Shape;
 using ofl::Status;
@@ -27,9 +27,6 @@ using ofl::api::Tensor;
 using ofl::examples::FlagValue;
 using ofl::examples::TrainFlags;
 
-constexpr int64_t kPixels = 28 * 28;
-constexpr int64_t kClasses = 10;
-
 int Main(int argc, char** argv) {
   std::string layout = "data";
   ofl::examples::TrainerModel model;
@@ -38,7 +35,7 @@ int Main(int argc, char** argv) {
       "usage: fashion_mlp [--devices N] [--layout data|tensor|hybrid] [--epochs E] [--batch B] [--lr LR] "
       "[--steps S] [--seed SEED] [--data DIR] [--log-every K] [--max-final-loss X] [--min-test-accuracy "
       "A] [--save PATH] [--resume PATH] [--stop-at S]";
-  model.sample_shape = {kPixels};
+  model.sample_shape = {ofl::examples::kFashionPixels};
   model.parse_flag = [&](const FlagValue& flag) -> StatusOr<bool> {
     if (flag.name != "--layout") return false;
     if (flag.value != "data" && flag.value != "tensor" && flag.value != "hybrid") {
@@ -65,18 +62,12 @@ int Main(int argc, char** argv) {
     if (layout == "hybrid") return Placement::Mesh(ofl::DeviceType::kCPU, Shape{flags.devices / 2, 2});
     return Placement::Linear(ofl::DeviceType::kCPU, flags.devices);
   };
-  // The model, identical in the training and the evaluation graph so that
-  // both name their variables "mlp/fc0.weight", ... . The layout decides the
-  // placement and the hints: data = batch split over a 1-D mesh, weights
-  // replicated; tensor = Megatron (fc0 column, fc1 row, fc2 column parallel)
-  // over a 1-D mesh, batch replicated; hybrid = a [N/2, 2] mesh, batch split
-  // on axis 0 and Megatron on axis 1.
+  // The model (examples/common/fashion_models.h), identical in the training
+  // and the evaluation graph so that both name their variables
+  // "mlp/fc0.weight", ... . The layout decides the placement above and the
+  // hints inside the model.
   model.logits = [&](GraphBuilder& builder, int64_t batch, Tensor* labels) {
-    const bool tensor_parallel = layout != "data";
-    std::string sbp = layout == "data" ? "S(0)" : layout == "tensor" ? "B" : "(S(0), B)";
-    Tensor x = builder.Input("x", Shape{batch, kPixels}).WithSbp(sbp);
-    if (labels != nullptr) *labels = builder.Input("labels", Shape{batch}, DType::kI64).WithSbp(sbp);
-    return ofl::api::nn::Mlp(x, {256, 128, kClasses}, "mlp", {.tensor_parallel = tensor_parallel});
+    return ofl::examples::FashionMlpLogits(builder, batch, labels, layout);
   };
   model.print_banner = [&](const TrainFlags& flags, const Placement& placement, int64_t total_steps,
                            int64_t steps_per_epoch, int64_t actors) {

@@ -25,7 +25,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev libgoogle-glog-dev libgflags-dev libprotobuf-dev protobuf-compiler
   python3-numpy python3-pytest
-  zlib1g-dev dataset-fashion-mnist
+  zlib1g-dev dataset-fashion-mnist fortunes
 )
 if [ "${OFL_WITH_TORCH:-0}" = 1 ]; then
   packages+=(python3-torch libopenblas0-pthread)

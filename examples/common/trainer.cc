@@ -148,6 +148,8 @@ runtime::TensorMap MakeBatch(const Dataset& dataset, const std::vector<int64_t>&
   return {{"x", std::move(x)}, {"labels", std::move(labels)}};
 }
 
+}  // namespace
+
 std::string FormatDuration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
   const int64_t total = static_cast<int64_t>(seconds + 0.5);
@@ -157,44 +159,29 @@ std::string FormatDuration(double seconds) {
   return text;
 }
 
-// One progress line on stderr: rewritten in place with \r on a terminal,
-// printed as plain lines otherwise (logs, CI).
-class Progress {
- public:
-  // Steps first_step..end_step run in this process (first_step > 0 when resumed) of total_steps.
-  Progress(int64_t first_step, int64_t end_step, int64_t total_steps)
-      : first_step_(first_step),
-        end_step_(end_step),
-        total_steps_(total_steps),
-        tty_(isatty(STDERR_FILENO) == 1) {}
+ProgressBar::ProgressBar(int64_t first_step, int64_t end_step, int64_t total_steps)
+    : first_step_(first_step),
+      end_step_(end_step),
+      total_steps_(total_steps),
+      tty_(isatty(STDERR_FILENO) == 1) {}
 
-  void Update(int64_t step, int64_t epoch, double loss, double samples_per_second, double elapsed) {
-    const double fraction = static_cast<double>(step) / static_cast<double>(total_steps_);
-    const int64_t done = step - first_step_;
-    const double eta =
-        done > 0 ? elapsed * static_cast<double>(end_step_ - step) / static_cast<double>(done) : 0;
-    constexpr int kWidth = 24;
-    const int filled = static_cast<int>(fraction * kWidth);
-    std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
-    std::fprintf(stderr, "%s[%s] step %lld/%lld  epoch %lld  loss %.4f  %.0f samples/s  elapsed %s  ETA %s%s",
-                 tty_ ? "\r" : "", bar.c_str(), static_cast<long long>(step),
-                 static_cast<long long>(total_steps_), static_cast<long long>(epoch), loss,
-                 samples_per_second, FormatDuration(elapsed).c_str(), FormatDuration(eta).c_str(),
-                 tty_ ? "\033[K" : "\n");
-    std::fflush(stderr);
-  }
-  void Finish() {
-    if (tty_) std::fprintf(stderr, "\n");
-  }
+void ProgressBar::Update(int64_t step, const std::string& metrics, double elapsed) {
+  const double fraction = static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, total_steps_));
+  const int64_t done = step - first_step_;
+  const double eta =
+      done > 0 ? elapsed * static_cast<double>(end_step_ - step) / static_cast<double>(done) : 0;
+  constexpr int kWidth = 24;
+  const int filled = std::clamp(static_cast<int>(fraction * kWidth), 0, kWidth);
+  std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '.');
+  std::fprintf(stderr, "%s[%s] step %lld/%lld  %s  elapsed %s  ETA %s%s", tty_ ? "\r" : "", bar.c_str(),
+               static_cast<long long>(step), static_cast<long long>(total_steps_), metrics.c_str(),
+               FormatDuration(elapsed).c_str(), FormatDuration(eta).c_str(), tty_ ? "\033[K" : "\n");
+  std::fflush(stderr);
+}
 
- private:
-  int64_t first_step_;
-  int64_t end_step_;
-  int64_t total_steps_;
-  bool tty_;
-};
-
-}  // namespace
+void ProgressBar::Finish() {
+  if (tty_) std::fprintf(stderr, "\n");
+}
 
 StatusOr<int64_t> FlagValue::Integer(int64_t min) const {
   char* end = nullptr;
@@ -299,7 +286,7 @@ int RunFashionTraining(int argc, char** argv, const TrainerModel& model) {
   std::vector<int64_t> order(static_cast<size_t>(train.value().count));
   std::iota(order.begin(), order.end(), 0);
   int64_t shuffled_epoch = -1;
-  Progress progress(start_step, end_step, total_steps);
+  ProgressBar progress(start_step, end_step, total_steps);
   const auto start = std::chrono::steady_clock::now();
   double last_mean_loss = 0;
   for (int64_t step = start_step; step < end_step;) {
@@ -335,8 +322,11 @@ int RunFashionTraining(int argc, char** argv, const TrainerModel& model) {
     }
     step += steps;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.Update(step, epoch + 1, last_mean_loss,
-                    static_cast<double>((step - start_step) * flags.batch) / elapsed, elapsed);
+    char metrics[128];
+    std::snprintf(metrics, sizeof(metrics), "epoch %lld  loss %.4f  %.0f samples/s",
+                  static_cast<long long>(epoch + 1), last_mean_loss,
+                  static_cast<double>((step - start_step) * flags.batch) / elapsed);
+    progress.Update(step, metrics, elapsed);
   }
   progress.Finish();
   const double train_seconds =

@@ -92,6 +92,29 @@ struct TrainerModel {
       print_banner;
 };
 
+/// `seconds` as "m:ss" (0:00 for a negative or non-finite value).
+std::string FormatDuration(double seconds);
+
+/// A training progress line on stderr, "[####....] step S/TOTAL  METRICS
+/// elapsed m:ss  ETA m:ss": rewritten in place with \r on a terminal,
+/// printed as plain lines otherwise (logs, CI).
+class ProgressBar {
+ public:
+  /// Steps first_step..end_step run in this process (first_step > 0 when
+  /// resumed, end_step < total_steps with --stop-at) of total_steps.
+  ProgressBar(int64_t first_step, int64_t end_step, int64_t total_steps);
+  /// Shows `step` done with `metrics` (e.g. "loss 1.23  4000 tokens/s") after `elapsed` seconds.
+  void Update(int64_t step, const std::string& metrics, double elapsed);
+  /// Ends the line on a terminal.
+  void Finish();
+
+ private:
+  int64_t first_step_;
+  int64_t end_step_;
+  int64_t total_steps_;
+  bool tty_;
+};
+
 /// Parses the command line, trains, evaluates and reports; returns the exit status described above.
 int RunFashionTraining(int argc, char** argv, const TrainerModel& model);
 
