@@ -326,8 +326,12 @@ TEST(PipelineMemory, InFlightActivationsStayWithinTheBound) {
       EXPECT_GE(peak[stage], 0.99) << "stage " << stage;
       EXPECT_LE(peak[stage], bound + 1e-9) << "stage " << stage << " with max_in_flight " << max_in_flight;
     }
-    if (max_in_flight == 0) EXPECT_GT(peak[0], 2) << "stage 0 never ran ahead: no pipelining";
-    if (max_in_flight == 8) EXPECT_GT(peak[0], c.stages) << "max_in_flight 8 should let stage 0 run ahead";
+    if (max_in_flight == 0) {
+      EXPECT_GT(peak[0], 2) << "stage 0 never ran ahead: no pipelining";
+    }
+    if (max_in_flight == 8) {
+      EXPECT_GT(peak[0], c.stages) << "max_in_flight 8 should let stage 0 run ahead";
+    }
   }
 }
 
