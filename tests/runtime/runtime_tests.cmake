@@ -16,3 +16,6 @@ add_test(NAME RunCommandTest
          COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/runtime/check_run.sh $<TARGET_FILE:ofl>
                  ${CMAKE_CURRENT_SOURCE_DIR}/compiler/jobs ${CMAKE_CURRENT_BINARY_DIR}/run_command_out)
 set_tests_properties(RunCommandTest PROPERTIES LABELS unit)
+# The caching policy of the CUDA allocators, on a counting host backend.
+ofl_test(caching_allocator_test runtime/caching_allocator_test.cc)
+target_link_libraries(caching_allocator_test PRIVATE ofl_runtime)
