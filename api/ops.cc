@@ -375,6 +375,11 @@ const std::map<std::string, std::string>& InternalOpNames() {
       {"pack", "joins a fetched tensor's micro-batches; emitted by the micro_batching pass"},
       {"repeat", "reuses a per-step value in every micro-batch; emitted by the micro_batching pass"},
       {"acc", "sums gradients and fetched scalars over micro-batches; emitted by the micro_batching pass"},
+      {"add_layer_norm", "fused residual add + layer_norm for the CUDA backend; no fusion pass emits it yet"},
+      {"fused_causal_attention", "flash-style fused attention for the CUDA backend; no fusion pass emits it yet"},
+      {"fused_causal_attention_grad", "gradient of fused_causal_attention; emitted by its gradient rule"},
+      {"multi_tensor_adam_update",
+       "Adam/AdamW over many variables in one launch; no optimizer pass emits it yet"},
   };
   return names;
 }

@@ -2,7 +2,8 @@
 
 namespace ofl {
 
-StatusOr<std::vector<HostTensor>> EagerExecutor::Run(const std::string& op, const std::vector<HostTensor>& inputs,
+StatusOr<std::vector<HostTensor>> EagerExecutor::Run(const std::string& op,
+                                                     const std::vector<HostTensor>& inputs,
                                                      const AttrMap& attrs) const {
   std::vector<TensorDesc> descs;
   for (const HostTensor& input : inputs) descs.push_back(input.desc());
@@ -22,14 +23,16 @@ StatusOr<std::vector<HostTensor>> EagerExecutor::Run(const std::string& op, cons
 Status EagerExecutor::RunKernel(const std::string& op, const AttrMap& attrs, std::vector<TensorArg> inputs,
                                 std::vector<TensorArg> outputs) const {
   const DType key_dtype = !inputs.empty() ? inputs[0].blob.dtype() : outputs.at(0).blob.dtype();
-  OFL_ASSIGN_OR_RETURN(KernelFactory factory, kernels_.Find(KernelKey{op, DeviceType::kCPU, key_dtype}));
+  const DeviceType device = launcher_ != nullptr ? launcher_->device_type() : DeviceType::kCPU;
+  OFL_ASSIGN_OR_RETURN(KernelFactory factory, kernels_.Find(KernelKey{op, device, key_dtype}));
   std::unique_ptr<Kernel> kernel = factory();
-  CpuStream stream;
   KernelContext ctx;
   ctx.op_name = op;
   ctx.attrs = &attrs;
   ctx.inputs = std::move(inputs);
   ctx.outputs = std::move(outputs);
+  if (launcher_ != nullptr) return launcher_->Launch(*kernel, ctx);
+  CpuStream stream;
   ctx.stream = &stream;
   return kernel->Compute(ctx);
 }

@@ -12,17 +12,32 @@
 
 namespace ofl {
 
-/// Runs ops one at a time on cpu:0.
+/// Runs a kernel whose arguments live in host memory on some device. The
+/// default (no launcher) runs CPU kernels on cpu:0; the CUDA test harness
+/// supplies one that stages the arguments through device memory, so the same
+/// checks run on every backend.
+class KernelLauncher {
+ public:
+  virtual ~KernelLauncher() = default;
+  /// The device type whose kernels this launcher runs.
+  virtual DeviceType device_type() const = 0;
+  /// Runs `kernel` on ctx (host blobs); on return the output blobs and any
+  /// input the kernel updates in place hold the results.
+  virtual Status Launch(Kernel& kernel, KernelContext& ctx) = 0;
+};
+
+/// Runs ops one at a time on cpu:0, or through `launcher` on its device.
 class EagerExecutor {
  public:
-  EagerExecutor(const OpRegistry& ops, const KernelRegistry& kernels) : ops_(ops), kernels_(kernels) {}
+  EagerExecutor(const OpRegistry& ops, const KernelRegistry& kernels, KernelLauncher* launcher = nullptr)
+      : ops_(ops), kernels_(kernels), launcher_(launcher) {}
 
   /// Infers, allocates outputs and runs `op` on whole tensors. Inputs an op
   /// mutates (optimizer updates) are updated in place in the caller's buffers.
   StatusOr<std::vector<HostTensor>> Run(const std::string& op, const std::vector<HostTensor>& inputs,
                                         const AttrMap& attrs) const;
-  /// Runs the CPU kernel of `op` on physical pieces whose outputs are
-  /// already allocated. `attrs` must be complete (as returned by Infer).
+  /// Runs the kernel of `op` (CPU, or the launcher's device) on physical
+  /// pieces whose outputs are already allocated. `attrs` must be complete (as returned by Infer).
   Status RunKernel(const std::string& op, const AttrMap& attrs, std::vector<TensorArg> inputs,
                    std::vector<TensorArg> outputs) const;
 
@@ -32,6 +47,7 @@ class EagerExecutor {
  private:
   const OpRegistry& ops_;
   const KernelRegistry& kernels_;
+  KernelLauncher* launcher_;
 };
 
 /// An OpEmitter whose ops run immediately; values are HostTensors.

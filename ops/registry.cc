@@ -14,6 +14,10 @@
 #include "ops/schedule/schedule.h"
 #include "ops/fused/fused.h"
 #include "ops/pipeline/pipeline.h"
+#include "ops/attention/attention.h"
+#ifdef OFL_WITH_CUDA
+#include "ops/cuda_kernels.h"
+#endif
 
 namespace ofl {
 
@@ -35,6 +39,17 @@ Status RegisterAllOps(OpRegistry& ops, KernelRegistry& kernels) {
   OFL_RETURN_IF_ERROR(RegisterScheduleOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterFusedOps(ops, kernels));
   OFL_RETURN_IF_ERROR(RegisterPipelineOps(ops, kernels));
+  OFL_RETURN_IF_ERROR(RegisterAttentionOps(ops, kernels));
+#ifdef OFL_WITH_CUDA
+  // The CUDA kernels of the same ops, one call per family.
+  for (auto family : {RegisterElementwiseCudaKernels, RegisterLayoutCudaKernels, RegisterPipelineCudaKernels,
+                      RegisterScheduleCudaKernels, RegisterReduceCudaKernels, RegisterSoftmaxCudaKernels,
+                      RegisterNormCudaKernels, RegisterLossCudaKernels, RegisterEmbeddingCudaKernels,
+                      RegisterMatmulCudaKernels, RegisterConvCudaKernels, RegisterRandomCudaKernels,
+                      RegisterOptimizerCudaKernels, RegisterFusedCudaKernels, RegisterAttentionCudaKernels}) {
+    OFL_RETURN_IF_ERROR(family(kernels));
+  }
+#endif
   return Status::Ok();
 }
 

@@ -11,6 +11,7 @@
 // A fused kernel comes with the CUDA backend.
 #pragma once
 
+#include "oneflow_like/kernel.h"
 #include "ops/op_schema.h"
 
 namespace ofl {
@@ -19,5 +20,8 @@ namespace ofl {
 /// [B, H, Tk, Dh] with Tq <= Tk (the queries are the last Tq positions).
 /// Errors begin with "[causal_self_attention]".
 StatusOr<ValueRef> CausalSelfAttention(OpEmitter& emitter, ValueRef q, ValueRef k, ValueRef v);
+
+/// The fused attention ops (fused_causal_attention and its gradient).
+Status RegisterAttentionOps(OpRegistry& ops, KernelRegistry& kernels);
 
 }  // namespace ofl

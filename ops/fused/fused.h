@@ -12,6 +12,10 @@
 //   attrs}
 //       == adam_update(param, mul(grad, grad_scale), m, v, learning_rate,
 //       step){adam attrs}
+//   add_layer_norm(x, residual, weight, bias){begin_norm_axis, epsilon}
+//       -> (y, sum, mean, inv_std)
+//       == sum = add(x, residual);
+//          (y, mean, inv_std) = layer_norm(sum, weight, bias){same attrs}
 //
 // Each fused op rounds its intermediate to the storage dtype exactly where
 // the unfused chain stores it, and runs f32 gelu on the same oneDNN
@@ -24,12 +28,19 @@
 
 namespace ofl {
 
-/// Registers bias_add_gelu, bias_add_gelu_grad and adam_update_scaled.
+/// Registers bias_add_gelu, bias_add_gelu_grad, adam_update_scaled and
+/// add_layer_norm.
 Status RegisterFusedOps(OpRegistry& ops, KernelRegistry& kernels);
 
 /// bias_add_gelu and bias_add_gelu_grad (bias_add_gelu_op.cc).
 Status RegisterBiasAddGeluOps(OpRegistry& ops, KernelRegistry& kernels);
 /// adam_update_scaled (adam_update_scaled_op.cc).
 Status RegisterAdamUpdateScaledOp(OpRegistry& ops, KernelRegistry& kernels);
+/// add_layer_norm (add_layer_norm_op.cc).
+Status RegisterAddLayerNormOp(OpRegistry& ops, KernelRegistry& kernels);
+
+/// The CUDA kernel of add_layer_norm (add_layer_norm_cuda.cu, CUDA builds
+/// only; called by RegisterFusedCudaKernels).
+Status RegisterAddLayerNormCudaKernel(KernelRegistry& kernels);
 
 }  // namespace ofl

@@ -4,4 +4,5 @@ target_sources(ofl_ops PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/update_ops.cc
   ${CMAKE_CURRENT_LIST_DIR}/clip_scale_op.cc
   ${CMAKE_CURRENT_LIST_DIR}/clip.cc
+  ${CMAKE_CURRENT_LIST_DIR}/multi_tensor_adam_op.cc
 )

@@ -1,6 +1,7 @@
 // The causal self-attention composite (ops/attention/attention.h) run through
 // an EagerEmitter against a plain reference, its errors, and its gradient
-// (the ops' gradient rules chained by hand) against finite differences.
+// (the ops' gradient rules chained by hand) against finite differences; and
+// fused_causal_attention (forward and gradient rule) against the composite.
 #include "ops/attention/attention.h"
 
 #include <gtest/gtest.h>
@@ -185,6 +186,68 @@ TEST(CausalSelfAttention, GradientOfComposedOpsMatchesFiniteDifferences) {
           << "input " << input << " element " << i;
     }
   }
+}
+
+// The fused op against the composite it replaces: the same y, and the same
+// d<w, y>/d{q, k, v} from its gradient rule (fused_causal_attention_grad)
+// as from the three composite ops' rules chained by hand.
+void ExpectFusedMatchesComposite(const Shape& q_shape, const Shape& kv_shape) {
+  const HostTensor q_value = Random(q_shape, DType::kF32, 11), k_value = Random(kv_shape, DType::kF32, 12),
+                   v_value = Random(kv_shape, DType::kF32, 13), weights = Random(q_shape, DType::kF32, 14);
+  EagerEmitter emitter(Executor());
+  const ValueRef q = emitter.Add(q_value), k = emitter.Add(k_value), v = emitter.Add(v_value);
+  const ValueRef w = emitter.Add(weights);
+
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q_shape[3]));
+  const AttrMap scores_attrs{{"transpose_b", true}, {"alpha", scale}};
+  const ValueRef scores = emitter.Emit1("batch_matmul", {q, k}, scores_attrs).ValueOrThrow();
+  const ValueRef probs = emitter.Emit1("causal_softmax", {scores}).ValueOrThrow();
+  const ValueRef composite_y = emitter.Emit1("batch_matmul", {probs, v}).ValueOrThrow();
+  const std::vector<ValueRef> d_probs_v = Backward(emitter, "batch_matmul", {probs, v}, {}, composite_y, w);
+  const std::vector<ValueRef> d_scores =
+      Backward(emitter, "causal_softmax", {scores}, {}, probs, d_probs_v[0]);
+  const std::vector<ValueRef> d_q_k =
+      Backward(emitter, "batch_matmul", {q, k}, scores_attrs, scores, d_scores[0]);
+  const ValueRef composite_grads[] = {d_q_k[0], d_q_k[1], d_probs_v[1]};
+
+  const std::vector<ValueRef> fused = emitter.Emit("fused_causal_attention", {q, k, v}, {}).ValueOrThrow();
+  ASSERT_EQ(fused.size(), 2u);
+  const InferredOp inferred =
+      DefaultRegistries()
+          .ops.Infer("fused_causal_attention", {q_value.desc(), k_value.desc(), v_value.desc()}, {})
+          .ValueOrThrow();
+  GradContext ctx;
+  ctx.emitter = &emitter;
+  ctx.attrs = &inferred.attrs;
+  ctx.inputs = {q, k, v};
+  ctx.outputs = fused;
+  HostTensor zero_lse(emitter.Desc(fused[1]));
+  for (int64_t i = 0; i < zero_lse.NumElements(); ++i) zero_lse.SetFromDouble(i, 0.0);
+  ctx.output_grads = {w, emitter.Add(zero_lse)};
+  ctx.needs_input_grad = {true, true, true};
+  ctx.input_grads.assign(3, ValueRef{});
+  ThrowIfError(DefaultRegistries().ops.Find("fused_causal_attention")->grad(ctx));
+
+  auto expect_close = [](const HostTensor& actual, const HostTensor& expected, const std::string& what) {
+    ASSERT_EQ(actual.desc(), expected.desc()) << what;
+    for (int64_t i = 0; i < expected.NumElements(); ++i) {
+      const double e = expected.GetAsDouble(i);
+      EXPECT_NEAR(actual.GetAsDouble(i), e, 1e-5 * (1 + std::abs(e))) << what << " element " << i;
+    }
+  };
+  expect_close(emitter.Get(fused[0]), emitter.Get(composite_y), "y");
+  const char* names[] = {"dq", "dk", "dv"};
+  for (int i = 0; i < 3; ++i) {
+    expect_close(emitter.Get(ctx.input_grads[i]), emitter.Get(composite_grads[i]), names[i]);
+  }
+}
+
+TEST(FusedCausalAttention, MatchesCompositeSquare) {
+  ExpectFusedMatchesComposite({2, 2, 6, 8}, {2, 2, 6, 8});
+}
+
+TEST(FusedCausalAttention, MatchesCompositeFewerQueriesThanKeys) {
+  ExpectFusedMatchesComposite({1, 3, 4, 16}, {1, 3, 9, 16});
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Cases of the fused family: bias_add_gelu, bias_add_gelu_grad,
-// adam_update_scaled. References are written from the math in double, not
-// from the unfused ops; the fused-equals-unfused checks are in
-// tests/compiler/fusion_test.cc.
+// adam_update_scaled, add_layer_norm. References are written from the math
+// in double, not from the unfused ops; the fused-equals-unfused checks are
+// in tests/compiler/fusion_test.cc, except add_layer_norm's (no fusion pass
+// makes it yet), whose "unfused" cases run add then layer_norm on the eager
+// executor as their reference.
 #include <cmath>
 #include <tuple>
 
+#include "ops/eager.h"
+#include "ops/registry.h"
 #include "tests/testing/op_test_case.h"
 
 namespace ofl::testing {
@@ -139,6 +143,82 @@ OpTestCase AdamUpdateScaled(const std::string& variant, Shape shape, DType dtype
   return c;
 }
 
+// ---- add_layer_norm --------------------------------------------------------
+
+int64_t ResolvedBegin(const Shape& shape, int64_t begin) { return begin < 0 ? begin + shape.rank() : begin; }
+
+Shape Slice(const Shape& shape, int64_t begin, int64_t end) {
+  return Shape(std::vector<int64_t>(shape.dims().begin() + begin, shape.dims().begin() + end));
+}
+
+// sum = x + residual rounded to x's dtype (as add stores it), then
+// layer_norm of that sum in double: y, sum, mean, inv_std.
+std::vector<HostTensor> AddLayerNormReference(const std::vector<HostTensor>& in, const AttrMap& attrs) {
+  const Shape& shape = in[0].shape();
+  const int64_t begin = ResolvedBegin(shape, attrs.GetInt("begin_norm_axis"));
+  const double epsilon = attrs.GetFloat("epsilon");
+  int64_t rows = 1, cols = 1;
+  for (int k = 0; k < shape.rank(); ++k) (k < begin ? rows : cols) *= shape[k];
+  HostTensor sum(in[0].desc());
+  for (int64_t i = 0; i < sum.NumElements(); ++i)
+    sum.SetFromDouble(i, in[0].GetAsDouble(i) + in[1].GetAsDouble(i));
+  HostTensor y(in[0].desc());
+  HostTensor mean(TensorDesc{Slice(shape, 0, begin), in[0].dtype()});
+  HostTensor inv_std(mean.desc());
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (int64_t j = 0; j < cols; ++j) m += sum.GetAsDouble(r * cols + j) / cols;
+    for (int64_t j = 0; j < cols; ++j) v += std::pow(sum.GetAsDouble(r * cols + j) - m, 2) / cols;
+    const double s = 1 / std::sqrt(v + epsilon);
+    for (int64_t j = 0; j < cols; ++j) {
+      y.SetFromDouble(r * cols + j,
+                      (sum.GetAsDouble(r * cols + j) - m) * s * in[2].GetAsDouble(j) + in[3].GetAsDouble(j));
+    }
+    mean.SetFromDouble(r, m);
+    inv_std.SetFromDouble(r, s);
+  }
+  return {y, sum, mean, inv_std};
+}
+
+// The unfused chain on the eager executor: sum = add(x, residual),
+// (y, mean, inv_std) = layer_norm(sum, weight, bias).
+std::vector<HostTensor> UnfusedAddLayerNorm(const std::vector<HostTensor>& in, const AttrMap& attrs) {
+  static const EagerExecutor executor(DefaultRegistries().ops, DefaultRegistries().kernels);
+  auto sum = executor.Run("add", {in[0], in[1]}, {});
+  if (!sum.ok()) throw Error(sum.status().message());
+  const AttrMap norm_attrs = {{"begin_norm_axis", attrs.GetInt("begin_norm_axis")},
+                              {"epsilon", attrs.GetFloat("epsilon")}};
+  auto norm = executor.Run("layer_norm", {sum.value()[0], in[2], in[3]}, norm_attrs);
+  if (!norm.ok()) throw Error(norm.status().message());
+  return {norm.value()[0], sum.value()[0], norm.value()[1], norm.value()[2]};
+}
+
+OpTestCase AddLayerNorm(const std::string& variant, TensorDesc x, int64_t begin) {
+  OpTestCase c;
+  c.name = variant.empty() ? "add_layer_norm" : "add_layer_norm/" + variant;
+  c.op = "add_layer_norm";
+  const TensorDesc param{Slice(x.shape, ResolvedBegin(x.shape, begin), x.shape.rank()), x.dtype};
+  c.inputs = {{x, -2.0, 2.0}, {x, -1.0, 1.0}, {param, 0.5, 1.5}, {param}};
+  c.attrs = {{"begin_norm_axis", begin}, {"epsilon", 1e-5}};
+  c.reference = AddLayerNormReference;
+  c.rtol = 1e-4;
+  c.atol = 1e-5;
+  // y and the sum carry gradients; mean and inv_std are saved statistics.
+  c.grad_outputs = {0, 1};
+  return c;
+}
+
+// The fused op against add then layer_norm on the CPU: equal bit for bit
+// (the kernel runs layer_norm's own kernel on the stored sum).
+OpTestCase AddLayerNormUnfused(const std::string& variant, TensorDesc x, int64_t begin) {
+  OpTestCase c = AddLayerNorm("unfused_" + variant, std::move(x), begin);
+  c.reference = UnfusedAddLayerNorm;
+  c.rtol = 0.0;
+  c.atol = 0.0;
+  c.check_grad = false;  // the other cases check the rule
+  return c;
+}
+
 }  // namespace
 
 std::vector<OpTestCase> FusedCases() {
@@ -225,6 +305,52 @@ std::vector<OpTestCase> FusedCases() {
       AdamUpdateScaled("adamw", {2, 3, 3}, f64, 7, 0.7,
                        {{"weight_decay", 0.1}, {"decoupled_weight_decay", true}, {"epsilon", 1e-6}}));
   cases.push_back(AdamUpdateScaled("scalar_param", {}, f64, 2, 0.25, {}));
+
+  OpTestCase add_norm = AddLayerNorm("", F32({4, 6}), -1);
+  add_norm.bad_inputs = {
+      {{F32({4, 6}), F32({4, 5}), F32({6}), F32({6})},
+       {},
+       "residual: expected shape [4, 6] (the shape of x), got [4, 5]"},
+      {{F32({4, 6}), F32({4, 6}), F32({5}), F32({6})},
+       {},
+       "weight: expected shape [6] (x.shape[1:]), got [5]"},
+      {{F32({4, 6}), F32({4, 6}), F32({6}), F32({4, 6})}, {}, "bias: expected shape [6] (x.shape[1:])"},
+      {{F32({2, 3, 4}), F32({2, 3, 4}), F32({4}), F32({4})},
+       {{"begin_norm_axis", int64_t{1}}},
+       "weight: expected shape [3, 4] (x.shape[1:]), got [4]"},
+      {{F32({4, 6}), TensorDesc{Shape{4, 6}, f64}, F32({6}), F32({6})}, {}, "residual: expected dtype f32"},
+      {{F32({4, 6}), F32({4, 6}), F32({6}), TensorDesc{Shape{6}, DType::kBF16}},
+       {},
+       "bias: expected dtype f32"},
+      {{I64({4, 6}), I64({4, 6}), I64({6}), I64({6})}, {}, "x: expected a floating-point dtype"},
+      {{F32({}), F32({}), F32({}), F32({})}, {}, "x: expected rank >= 1"},
+      {{F32({4, 6}), F32({4, 6}), F32({6}), F32({6})},
+       {{"begin_norm_axis", int64_t{2}}},
+       "attribute begin_norm_axis"},
+      {{F32({4, 6}), F32({4, 6}), F32({6}), F32({6})},
+       {{"epsilon", -1.0}},
+       "attribute epsilon: expected a value >= 0"},
+      {{F32({4, 6}), F32({4, 6}), F32({6})}, {}, "inputs: expected 4, got 3"}};
+  cases.push_back(add_norm);
+  cases.push_back(AddLayerNorm("two_axes", F32({3, 2, 4}), 1));
+  cases.push_back(AddLayerNorm("all_axes", F32({3, 4}), 0));
+  cases.push_back(AddLayerNorm("f64", TensorDesc{Shape{3, 5}, f64}, -1));
+  for (const auto& [variant, dtype, tolerance] :
+       {std::tuple{"f16", DType::kF16, 1e-2}, std::tuple{"bf16", DType::kBF16, 3e-2}}) {
+    OpTestCase half = AddLayerNorm(variant, TensorDesc{Shape{4, 40}, dtype}, -1);
+    half.rtol = tolerance;
+    half.atol = tolerance;
+    half.check_grad = false;  // the f64 check of the other cases covers the rule
+    cases.push_back(half);
+  }
+  // Wide rows (oneDNN's vector loops for f32) and an empty piece, against
+  // the unfused pair.
+  cases.push_back(AddLayerNormUnfused("f32", F32({7, 130}), -1));
+  cases.push_back(AddLayerNormUnfused("two_axes_f32", F32({3, 4, 9}), 1));
+  cases.push_back(AddLayerNormUnfused("f16", TensorDesc{Shape{5, 33}, DType::kF16}, -1));
+  cases.push_back(AddLayerNormUnfused("bf16", TensorDesc{Shape{5, 33}, DType::kBF16}, -1));
+  cases.push_back(AddLayerNormUnfused("f64", TensorDesc{Shape{5, 33}, f64}, -1));
+  cases.push_back(AddLayerNormUnfused("empty_rows", F32({0, 6}), -1));
   return cases;
 }
 

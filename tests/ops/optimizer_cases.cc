@@ -101,6 +101,29 @@ OpTestCase ClipScale(const std::string& variant, DType dtype, double sum_of_squa
   return c;
 }
 
+// multi_tensor_adam_update over tensors of `shapes` (inputs learning_rate,
+// step, params, grads, ms, vs). The op's in-place writes are not declared
+// (OpSchema::mutated_inputs cannot depend on the input count, see
+// ops/optimizer/multi_tensor_adam.h), so the harness has no result to
+// compare: the reference is empty and the cases check inference, errors,
+// the step check and that the kernel runs on every SBP piece. The CPU kernel
+// runs adam_update's kernel per tensor, whose values the adam_update cases check.
+OpTestCase MultiTensorAdam(const std::string& variant, const std::vector<Shape>& shapes, DType dtype,
+                           int64_t step, AttrMap attrs) {
+  OpTestCase c;
+  c.name = variant.empty() ? "multi_tensor_adam_update" : "multi_tensor_adam_update/" + variant;
+  c.op = "multi_tensor_adam_update";
+  c.inputs = {Fixed(Desc({}, dtype), 0.01), Fixed(I64({}), static_cast<double>(step))};
+  for (const Shape& shape : shapes) c.inputs.push_back(State(Desc(shape, dtype)));
+  for (const Shape& shape : shapes) c.inputs.push_back(State(Desc(shape, dtype)));
+  for (const Shape& shape : shapes) c.inputs.push_back(State(Desc(shape, dtype), -0.5, 0.5));
+  for (const Shape& shape : shapes) c.inputs.push_back(State(Desc(shape, dtype), 0.0, 0.3));
+  c.attrs = std::move(attrs);
+  c.reference = [](const std::vector<HostTensor>&, const AttrMap&) { return std::vector<HostTensor>{}; };
+  c.check_grad = false;
+  return c;
+}
+
 }  // namespace
 
 std::vector<OpTestCase> OptimizerCases() {
@@ -153,6 +176,46 @@ std::vector<OpTestCase> OptimizerCases() {
   cases.push_back(Adam("l2", {3, 4}, f32, 10, {{"weight_decay", 0.05}, {"beta1", 0.8}, {"beta2", 0.99}}));
   cases.push_back(Adam("adamw", {2, 3, 3}, f64, 7,
                        {{"weight_decay", 0.1}, {"decoupled_weight_decay", true}, {"epsilon", 1e-6}}));
+
+  OpTestCase multi = MultiTensorAdam("", {{5, 3}, {7}, {1}}, f32, 3, {});
+  const TensorDesc s0 = F32({}), step = I64({});
+  multi.bad_inputs = {
+      {{s0, step, F32({5, 3}), F32({7}), F32({1}), F32({5, 3}), F32({7}), F32({2}), F32({5, 3}), F32({7}),
+        F32({1}), F32({5, 3}), F32({7}), F32({1})},
+       {},
+       "grads[2].shape=[2] must equal params[2].shape=[1]"},
+      {{s0, step, F32({5, 3}), F32({7}), F32({5, 3}), F32({7}), F32({5, 3}), F32({7}), F32({5, 3}),
+        Desc({7}, f64)},
+       {},
+       "vs[1].dtype=f64 must equal params[0].dtype=f32"},
+      {{s0, step, F32({2}), F32({2}), F32({2})}, {}, "inputs: expected 2 + 4 N with N >= 1"},
+      {{s0, step}, {}, "inputs: expected at least 3, got 2"},
+      {{Desc({}, DType::kF16), step, Desc({2}, DType::kF16), Desc({2}, DType::kF16), Desc({2}, DType::kF16),
+        Desc({2}, DType::kF16)},
+       {},
+       "params[0].dtype=f16 must be f32 or f64"},
+      {{F32({1}), step, F32({2}), F32({2}), F32({2}), F32({2})}, {}, "learning_rate: expected rank 0"},
+      {{Desc({}, f64), step, F32({2}), F32({2}), F32({2}), F32({2})},
+       {},
+       "learning_rate.dtype=f64 must equal params[0].dtype=f32"},
+      {{s0, TensorDesc{Shape{}, DType::kI32}, F32({2}), F32({2}), F32({2}), F32({2})},
+       {},
+       "step: expected dtype i64, got i32"},
+      {{s0, step, F32({2}), F32({2}), F32({2}), F32({2})},
+       {{"beta2", 1.0}},
+       "attribute beta2: expected a value in [0, 1)"},
+      {{s0, step, F32({2}), F32({2}), F32({2}), F32({2})},
+       {{"weight_decay", -0.1}},
+       "attribute weight_decay: expected a finite value >= 0"}};
+  multi.bad_values = {{{Fixed(F32({}), 0.01), Fixed(I64({}), 0), State(F32({3})), State(F32({3})),
+                        State(F32({3})), State(F32({3}), 0.0, 0.3)},
+                       {},
+                       "step: expected a 1-based step >= 1, got 0"}};
+  cases.push_back(multi);
+  cases.push_back(
+      MultiTensorAdam("adamw", {{2, 3, 3}, {4, 2}, {1, 1}}, f64, 7,
+                      {{"weight_decay", 0.1}, {"decoupled_weight_decay", true}, {"epsilon", 1e-6}}));
+  cases.push_back(MultiTensorAdam("l2_scalar", {{}, {3}}, f32, 1, {{"weight_decay", 0.05}, {"beta1", 0.8}}));
 
   OpTestCase clip = ClipScale("", f32, 9.0, 1.5);
   clip.bad_inputs = {

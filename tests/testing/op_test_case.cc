@@ -6,7 +6,7 @@ namespace ofl::testing {
 
 std::vector<OpTestCase> AllOpTestCases() {
   std::vector<OpTestCase> all;
-  for (auto family : {ElementwiseCases, ReduceCases, LayoutCases, MatmulCases, ConvCases, SoftmaxCases, NormCases, LossCases, EmbeddingCases, RandomCases, OptimizerCases, ScheduleCases, FusedCases, PipelineCases}) {
+  for (auto family : {ElementwiseCases, ReduceCases, LayoutCases, MatmulCases, ConvCases, SoftmaxCases, NormCases, LossCases, EmbeddingCases, RandomCases, OptimizerCases, ScheduleCases, FusedCases, PipelineCases, AttentionCases}) {
     std::vector<OpTestCase> cases = family();
     all.insert(all.end(), cases.begin(), cases.end());
   }

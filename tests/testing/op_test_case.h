@@ -94,6 +94,7 @@ std::vector<OpTestCase> OptimizerCases();
 std::vector<OpTestCase> ScheduleCases();
 std::vector<OpTestCase> FusedCases();
 std::vector<OpTestCase> PipelineCases();
+std::vector<OpTestCase> AttentionCases();
 
 // Helpers for writing references.
 /// y[i] = f(x[i]) in double, dtype of x.
