@@ -38,11 +38,13 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <type_traits>
 
 #include "ops/attention/fused_attention.h"
 #include "ops/common/cuda_helpers.cuh"
+#include "ops/common/cuda_reduce.cuh"
 #include "ops/cuda_kernels.h"
 
 namespace ofl {
@@ -52,24 +54,27 @@ namespace {
 namespace wmma = nvcuda::wmma;
 
 constexpr int kWarp = 32;
-constexpr unsigned kFullMask = 0xffffffffu;
 
 __device__ __forceinline__ float DeviceExp(float x) { return expf(x); }
 __device__ __forceinline__ double DeviceExp(double x) { return exp(x); }
 __device__ __forceinline__ float DeviceLog(float x) { return logf(x); }
 __device__ __forceinline__ double DeviceLog(double x) { return log(x); }
 
+// p = exp(scale <q_i, k_j> - lse_i) and dS = p (<dy_i, v_j> - D_i) of one
+// (query, key) pair, as the CPU kernel computes them; both 0 for a pair the
+// mask hides. The hidden pair returns 0 rather than p * (dP - D) with p = 0:
+// tiles hold keys a query never sees, and a non-finite dP there would turn
+// the product into NaN where the CPU kernel never looks.
 template <typename C>
-__device__ __forceinline__ C WarpSum(C value) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(kFullMask, value, offset);
-  return value;
-}
-
-// Keys visible to query row `query`: j < VisibleKeysDevice(query, tq, tk)
-// (the host VisibleKeys of fused_attention.h).
-__device__ __forceinline__ int64_t VisibleKeysDevice(int64_t query, int64_t tq, int64_t tk) {
-  const int64_t visible = query + (tk - tq) + 1;
-  return visible < 0 ? 0 : (visible > tk ? tk : visible);
+struct GradientTerms {
+  C p, dscore;
+};
+template <typename C>
+__device__ __forceinline__ GradientTerms<C> GradientTermsOf(bool visible, C scaled_score, C dprob, C lse,
+                                                            C delta) {
+  if (!visible) return {C(0), C(0)};
+  const C p = DeviceExp(scaled_score - lse);
+  return {p, p * (dprob - delta)};
 }
 
 // ---- Generic path ------------------------------------------------------------
@@ -78,61 +83,81 @@ constexpr int kGenericWarps = 4;    // warps per block
 constexpr int kGenericPerLane = 4;  // output columns per lane per chunk
 constexpr int kGenericChunk = kWarp * kGenericPerLane;
 
-struct GenericDims {
-  int64_t rows;  // forward / dq: B*H*Tq query rows; dk, dv: B*H*Tk key rows
-  int64_t tq, tk, dh;
-};
+// The row (query or key) of the calling warp: one warp per row.
+__device__ __forceinline__ int64_t GenericWarpRow() {
+  return int64_t{blockIdx.x} * kGenericWarps + threadIdx.x / kWarp;
+}
 
-// <a, b> over dh elements, summed across the warp (every lane gets it).
+// <a, b> over dh elements, summed across the warp (every lane gets the same
+// bits: the xor butterfly adds the same pairs in every lane).
 template <typename D, typename C>
 __device__ __forceinline__ C WarpDot(const D* a, const D* b, int64_t dh, int lane) {
   C partial = 0;
   for (int64_t d = lane; d < dh; d += kWarp) partial += ToCudaCompute<C>(a[d]) * ToCudaCompute<C>(b[d]);
-  return WarpSum(partial);
+  return WarpReduce(partial, CudaSumOp{});
 }
+
+// Output columns [base, base + kGenericChunk) of one row, summed in C: lane
+// l owns columns base + r * kWarp + l (r < kGenericPerLane) below dh.
+template <typename C>
+class ColumnChunk {
+ public:
+  __device__ ColumnChunk(int64_t base, int64_t dh, int lane) : base_(base), dh_(dh), lane_(lane) {}
+
+  // sum += weight * row[columns].
+  template <typename D>
+  __device__ __forceinline__ void Add(C weight, const D* row) {
+#pragma unroll
+    for (int r = 0; r < kGenericPerLane; ++r) {
+      const int64_t d = base_ + r * kWarp + lane_;
+      if (d < dh_) sum_[r] += weight * ToCudaCompute<C>(row[d]);
+    }
+  }
+
+  // row[columns] = sum * factor, rounded once to D.
+  template <typename D>
+  __device__ __forceinline__ void Store(D* row, C factor) const {
+#pragma unroll
+    for (int r = 0; r < kGenericPerLane; ++r) {
+      const int64_t d = base_ + r * kWarp + lane_;
+      if (d < dh_) row[d] = FromCudaCompute<D>(sum_[r] * factor);
+    }
+  }
+
+ private:
+  int64_t base_, dh_;
+  int lane_;
+  C sum_[kGenericPerLane] = {};
+};
 
 // One warp per query row: max, sum, then y chunk by chunk, as the CPU kernel
 // (max ignores NaN scores; a NaN score still poisons the sum, y and lse).
 template <typename D>
 __global__ void __launch_bounds__(kGenericWarps* kWarp)
     GenericForwardKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
-                         D* __restrict__ y, CudaCompute<D>* __restrict__ lse, GenericDims dims,
+                         D* __restrict__ y, CudaCompute<D>* __restrict__ lse, AttentionDims dims,
                          CudaCompute<D> scale) {
   using C = CudaCompute<D>;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = int64_t{blockIdx.x} * kGenericWarps + threadIdx.x / kWarp;
-  if (row >= dims.rows) return;  // the whole warp leaves together
-  const int64_t matrix = row / dims.tq;
-  const int64_t query = row % dims.tq;
-  const D* qr = q + row * dims.dh;
-  const D* km = k + matrix * dims.tk * dims.dh;
-  const D* vm = v + matrix * dims.tk * dims.dh;
-  const int64_t visible = VisibleKeysDevice(query, dims.tq, dims.tk);
+  const int64_t row = GenericWarpRow();
+  if (row >= dims.matrices * dims.tq) return;  // the whole warp leaves together
+  const AttentionQueryRow at = AttentionQueryRow::Of(row, dims);
+  const D* qr = q + at.q_offset;
+  const D* km = k + at.kv_offset;
+  const D* vm = v + at.kv_offset;
+  const auto score = [&](int64_t j) { return scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane); };
   C max = -INFINITY;
-  for (int64_t j = 0; j < visible; ++j) {
-    const C s = scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane);
+  for (int64_t j = 0; j < at.visible; ++j) {
+    const C s = score(j);
     if (s > max) max = s;
   }
   C sum = 0;
-  for (int64_t j = 0; j < visible; ++j) {
-    sum += DeviceExp(scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane) - max);
-  }
+  for (int64_t j = 0; j < at.visible; ++j) sum += DeviceExp(score(j) - max);
   const C inverse = C(1) / sum;
   for (int64_t base = 0; base < dims.dh; base += kGenericChunk) {
-    C accumulator[kGenericPerLane] = {};
-    for (int64_t j = 0; j < visible; ++j) {
-      const C weight = DeviceExp(scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane) - max);
-#pragma unroll
-      for (int r = 0; r < kGenericPerLane; ++r) {
-        const int64_t d = base + r * kWarp + lane;
-        if (d < dims.dh) accumulator[r] += weight * ToCudaCompute<C>(vm[j * dims.dh + d]);
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kGenericPerLane; ++r) {
-      const int64_t d = base + r * kWarp + lane;
-      if (d < dims.dh) y[row * dims.dh + d] = FromCudaCompute<D>(accumulator[r] * inverse);
-    }
+    ColumnChunk<C> out(base, dims.dh, lane);
+    for (int64_t j = 0; j < at.visible; ++j) out.Add(DeviceExp(score(j) - max), vm + j * dims.dh);
+    out.Store(y + at.q_offset, inverse);
   }
   if (lane == 0) lse[row] = max + DeviceLog(sum);
 }
@@ -144,7 +169,7 @@ __global__ void __launch_bounds__(kGenericWarps* kWarp)
                  int64_t rows, int64_t dh) {
   using C = CudaCompute<D>;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = int64_t{blockIdx.x} * kGenericWarps + threadIdx.x / kWarp;
+  const int64_t row = GenericWarpRow();
   if (row >= rows) return;
   const C dot = WarpDot<D, C>(dy + row * dh, y + row * dh, dh, lane);
   if (lane == 0) delta[row] = dot;
@@ -155,89 +180,62 @@ template <typename D>
 __global__ void __launch_bounds__(kGenericWarps* kWarp)
     GenericGradQueryKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
                            const CudaCompute<D>* __restrict__ lse, const D* __restrict__ dy,
-                           const CudaCompute<D>* __restrict__ delta, D* __restrict__ dq, GenericDims dims,
+                           const CudaCompute<D>* __restrict__ delta, D* __restrict__ dq, AttentionDims dims,
                            CudaCompute<D> scale) {
   using C = CudaCompute<D>;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = int64_t{blockIdx.x} * kGenericWarps + threadIdx.x / kWarp;
-  if (row >= dims.rows) return;
-  const int64_t matrix = row / dims.tq;
-  const int64_t query = row % dims.tq;
-  const D* qr = q + row * dims.dh;
-  const D* dyr = dy + row * dims.dh;
-  const D* km = k + matrix * dims.tk * dims.dh;
-  const D* vm = v + matrix * dims.tk * dims.dh;
-  const C row_lse = lse[row];
-  const C row_delta = delta[row];
-  const int64_t visible = VisibleKeysDevice(query, dims.tq, dims.tk);
+  const int64_t row = GenericWarpRow();
+  if (row >= dims.matrices * dims.tq) return;
+  const AttentionQueryRow at = AttentionQueryRow::Of(row, dims);
+  const D* qr = q + at.q_offset;
+  const D* dyr = dy + at.q_offset;
+  const D* km = k + at.kv_offset;
+  const D* vm = v + at.kv_offset;
   for (int64_t base = 0; base < dims.dh; base += kGenericChunk) {
-    C accumulator[kGenericPerLane] = {};
-    for (int64_t j = 0; j < visible; ++j) {
-      const C p = DeviceExp(scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane) - row_lse);
-      const C dscore = p * (WarpDot<D, C>(dyr, vm + j * dims.dh, dims.dh, lane) - row_delta);
-#pragma unroll
-      for (int r = 0; r < kGenericPerLane; ++r) {
-        const int64_t d = base + r * kWarp + lane;
-        if (d < dims.dh) accumulator[r] += dscore * ToCudaCompute<C>(km[j * dims.dh + d]);
-      }
+    ColumnChunk<C> dq_sum(base, dims.dh, lane);
+    for (int64_t j = 0; j < at.visible; ++j) {
+      const GradientTerms<C> terms =
+          GradientTermsOf<C>(true, scale * WarpDot<D, C>(qr, km + j * dims.dh, dims.dh, lane),
+                             WarpDot<D, C>(dyr, vm + j * dims.dh, dims.dh, lane), lse[row], delta[row]);
+      dq_sum.Add(terms.dscore, km + j * dims.dh);
     }
-#pragma unroll
-    for (int r = 0; r < kGenericPerLane; ++r) {
-      const int64_t d = base + r * kWarp + lane;
-      if (d < dims.dh) dq[row * dims.dh + d] = FromCudaCompute<D>(scale * accumulator[r]);
-    }
+    dq_sum.Store(dq + at.q_offset, scale);
   }
 }
 
 // One warp per key row j: dk_j = scale sum_i dS_ij q_i and dv_j = sum_i p_ij
-// dy_i over the queries i that see j (i >= j - (Tk - Tq)). A key no query
-// sees (only when Tq == 0) gets zeros.
+// dy_i over the queries i that see j. A key no query sees (only when Tq ==
+// 0) gets zeros.
 template <typename D>
 __global__ void __launch_bounds__(kGenericWarps* kWarp)
     GenericGradKeyValueKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
                               const CudaCompute<D>* __restrict__ lse, const D* __restrict__ dy,
                               const CudaCompute<D>* __restrict__ delta, D* __restrict__ dk,
-                              D* __restrict__ dv, GenericDims dims, CudaCompute<D> scale) {
+                              D* __restrict__ dv, AttentionDims dims, CudaCompute<D> scale) {
   using C = CudaCompute<D>;
   const int lane = threadIdx.x % kWarp;
-  const int64_t row = int64_t{blockIdx.x} * kGenericWarps + threadIdx.x / kWarp;
-  if (row >= dims.rows) return;
+  const int64_t row = GenericWarpRow();
+  if (row >= dims.matrices * dims.tk) return;
   const int64_t matrix = row / dims.tk;
-  const int64_t key = row % dims.tk;
   const D* kr = k + row * dims.dh;
   const D* vr = v + row * dims.dh;
   const D* qm = q + matrix * dims.tq * dims.dh;
   const D* dym = dy + matrix * dims.tq * dims.dh;
-  const int64_t first_query = key - (dims.tk - dims.tq) > 0 ? key - (dims.tk - dims.tq) : 0;
+  const int64_t first_query = FirstQuerySeeing(row % dims.tk, dims.tq, dims.tk);
   for (int64_t base = 0; base < dims.dh; base += kGenericChunk) {
-    C dk_sum[kGenericPerLane] = {};
-    C dv_sum[kGenericPerLane] = {};
+    ColumnChunk<C> dk_sum(base, dims.dh, lane);
+    ColumnChunk<C> dv_sum(base, dims.dh, lane);
     for (int64_t i = first_query; i < dims.tq; ++i) {
       const int64_t query_row = matrix * dims.tq + i;
-      const C p = DeviceExp(scale * WarpDot<D, C>(qm + i * dims.dh, kr, dims.dh, lane) - lse[query_row]);
-      const C dscore = p * (WarpDot<D, C>(dym + i * dims.dh, vr, dims.dh, lane) - delta[query_row]);
-#pragma unroll
-      for (int r = 0; r < kGenericPerLane; ++r) {
-        const int64_t d = base + r * kWarp + lane;
-        if (d < dims.dh) {
-          dk_sum[r] += dscore * ToCudaCompute<C>(qm[i * dims.dh + d]);
-          dv_sum[r] += p * ToCudaCompute<C>(dym[i * dims.dh + d]);
-        }
-      }
+      const GradientTerms<C> terms = GradientTermsOf<C>(
+          true, scale * WarpDot<D, C>(qm + i * dims.dh, kr, dims.dh, lane),
+          WarpDot<D, C>(dym + i * dims.dh, vr, dims.dh, lane), lse[query_row], delta[query_row]);
+      dk_sum.Add(terms.dscore, qm + i * dims.dh);
+      dv_sum.Add(terms.p, dym + i * dims.dh);
     }
-#pragma unroll
-    for (int r = 0; r < kGenericPerLane; ++r) {
-      const int64_t d = base + r * kWarp + lane;
-      if (d < dims.dh) {
-        dk[row * dims.dh + d] = FromCudaCompute<D>(scale * dk_sum[r]);
-        dv[row * dims.dh + d] = FromCudaCompute<D>(dv_sum[r]);
-      }
-    }
+    dk_sum.Store(dk + row * dims.dh, scale);
+    dv_sum.Store(dv + row * dims.dh, C(1));
   }
-}
-
-unsigned int GenericBlocks(int64_t rows) {
-  return static_cast<unsigned int>((rows + kGenericWarps - 1) / kGenericWarps);
 }
 
 // ---- Flash path (f16, bf16; Dh = 64 or 128) -----------------------------------
@@ -251,8 +249,12 @@ constexpr int kFragment = 16;  // wmma m = n = k
 static_assert(kWarpRows == kFragment, "each warp owns one fragment row of the tile");
 
 // Row r of a warp's [16][kTile] score block belongs to lanes 2r and 2r + 1,
-// which take columns [0, 32) and [32, 64).
+// which take columns [0, 32) and [32, 64). The scores reach the lanes
+// through shared memory (store_matrix_sync): the element layout of a wmma
+// accumulator fragment is unspecified.
 constexpr int kColumnsPerLane = kTile / 2;
+
+OFL_HOST_DEVICE constexpr int64_t TilesOf(int64_t rows) { return (rows + kTile - 1) / kTile; }
 
 template <typename D>
 using FragmentA = wmma::fragment<wmma::matrix_a, kFragment, kFragment, kFragment, D, wmma::row_major>;
@@ -312,6 +314,23 @@ struct QueryGradLayout {
   static constexpr size_t bytes = AlignUp(scratch + size_t{kFlashWarps} * kFragment * kFragment * 4);
 };
 
+static_assert(ForwardLayout<64>::bytes == 65792 && ForwardLayout<128>::bytes == 106752);
+static_assert(KeyValueGradLayout<64>::bytes == 86528 && KeyValueGradLayout<128>::bytes == 119296);
+static_assert(QueryGradLayout<64>::bytes == 78336 && QueryGradLayout<128>::bytes == 111104);
+// The opt-in limit of sm_90 is 227 KiB per block.
+static_assert(KeyValueGradLayout<128>::bytes <= 227 * 1024);
+
+// The block's place: one block per (b*h matrix, tile), `tiles` tiles (of
+// query rows or keys) per matrix; `start` is the tile's first row.
+struct FlashBlock {
+  int64_t matrix, start;
+  int warp, lane;
+};
+__device__ __forceinline__ FlashBlock FlashBlockOf(int64_t tiles) {
+  return FlashBlock{blockIdx.x / tiles, (blockIdx.x % tiles) * kTile, static_cast<int>(threadIdx.x / kWarp),
+                    static_cast<int>(threadIdx.x % kWarp)};
+}
+
 // Copies rows [first, first + kTile) of a [limit][kHeadDim] matrix into a
 // [kTile][kHeadDim] shared tile with 16-byte loads; rows >= limit become
 // zeros. The whole block calls it. `source` is 16-byte aligned (checked by
@@ -328,6 +347,20 @@ __device__ __forceinline__ void LoadTile(D* tile, const D* source, int64_t first
     if (row < limit) value = reinterpret_cast<const uint4*>(source + row * kHeadDim)[c];
     tile_vectors[e] = value;
   }
+}
+
+// The loop step of every flash kernel: waits until no warp reads the two
+// tiles (or what `also_load` writes) any more, loads rows [first, first +
+// kTile) of the two [limit][kHeadDim] matrices, runs `also_load()`, and
+// waits until all of it is visible to every warp. The whole block calls it.
+template <typename D, int kHeadDim, typename AlsoLoad>
+__device__ __forceinline__ void ReloadTiles(D* tile_a, const D* source_a, D* tile_b, const D* source_b,
+                                            int64_t first, int64_t limit, AlsoLoad also_load) {
+  __syncthreads();
+  LoadTile<D, kHeadDim>(tile_a, source_a, first, limit);
+  LoadTile<D, kHeadDim>(tile_b, source_b, first, limit);
+  also_load();
+  __syncthreads();
 }
 
 // out[16][16 * n_blocks] (f32, ld = out_ld) = a[16][kDepth] b^T where b is
@@ -388,22 +421,28 @@ __device__ __forceinline__ void StoreRows(const FragmentAcc (&acc)[kHeadDim / kF
   }
 }
 
-// The number of key tiles query rows [0, last_query] need: keys up to
-// last_query + (tk - tq); tiles past it are above the causal diagonal.
-__device__ __forceinline__ int64_t KeyTilesFor(int64_t last_query, int64_t tq, int64_t tk) {
-  const int64_t keys = VisibleKeysDevice(last_query, tq, tk);
-  return (keys + kTile - 1) / kTile;
+// The number of key tiles the query rows [query_start, query_start + kTile)
+// below tq need: keys up to the last row's diagonal; tiles wholly above it
+// are never loaded.
+__device__ __forceinline__ int64_t KeyTilesFor(int64_t query_start, int64_t tq, int64_t tk) {
+  const int64_t last_query = (query_start + kTile < tq ? query_start + kTile : tq) - 1;
+  return TilesOf(VisibleKeys(last_query, tq, tk));
 }
 
-struct FlashDims {
-  int64_t matrices, tq, tk;
-  int64_t query_tiles, key_tiles;  // ceil(tq / kTile), ceil(tk / kTile)
-};
+// Loads lse and D of query rows [first, first + kTile) (0 past tq).
+__device__ __forceinline__ void LoadRowStatistics(float* lse_tile, float* delta_tile, const float* lse,
+                                                  const float* delta, int64_t first, int64_t tq) {
+  for (int e = threadIdx.x; e < kTile; e += kFlashThreads) {
+    const int64_t row = first + e;
+    lse_tile[e] = row < tq ? lse[row] : 0.0f;
+    delta_tile[e] = row < tq ? delta[row] : 0.0f;
+  }
+}
 
 template <typename D, int kHeadDim>
 __global__ void __launch_bounds__(kFlashThreads)
     FlashForwardKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
-                       D* __restrict__ y, float* __restrict__ lse, FlashDims dims, float scale) {
+                       D* __restrict__ y, float* __restrict__ lse, AttentionDims dims, float scale) {
   using Layout = ForwardLayout<kHeadDim>;
   extern __shared__ __align__(256) unsigned char shared[];
   D* q_tile = reinterpret_cast<D*>(shared + Layout::q);
@@ -414,38 +453,37 @@ __global__ void __launch_bounds__(kFlashThreads)
   float* out = reinterpret_cast<float*>(shared + Layout::out);
   float* correction = reinterpret_cast<float*>(shared + Layout::correction);
 
-  const int64_t matrix = blockIdx.x / dims.query_tiles;
-  const int64_t query_start = (blockIdx.x % dims.query_tiles) * kTile;
-  const int warp = threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp;
-  const D* qm = q + matrix * dims.tq * kHeadDim;
-  const D* km = k + matrix * dims.tk * kHeadDim;
-  const D* vm = v + matrix * dims.tk * kHeadDim;
+  const FlashBlock block = FlashBlockOf(TilesOf(dims.tq));
+  const int64_t query_start = block.start;
+  const D* km = k + block.matrix * dims.tk * kHeadDim;
+  const D* vm = v + block.matrix * dims.tk * kHeadDim;
 
-  LoadTile<D, kHeadDim>(q_tile, qm, query_start, dims.tq);
+  LoadTile<D, kHeadDim>(q_tile, q + block.matrix * dims.tq * kHeadDim, query_start, dims.tq);
   for (int e = threadIdx.x; e < kTile * kHeadDim; e += kFlashThreads) out[e] = 0.0f;
 
   // This lane's row of the warp's block, and its half of the key columns.
-  const int row = lane / 2;
-  const int half = lane % 2;
-  const int block_row = warp * kWarpRows + row;
-  const int64_t query = query_start + block_row;  // may be >= tq (padding row, never written)
-  const int64_t visible = VisibleKeysDevice(query, dims.tq, dims.tk);
-  float* warp_scores = scores + warp * kWarpRows * kTile;
-  D* warp_probs = probs + warp * kWarpRows * kTile;
-  float* warp_out = out + warp * kWarpRows * kHeadDim;
-  const D* warp_q = q_tile + warp * kWarpRows * kHeadDim;
+  const int row = block.lane / 2;
+  const int half = block.lane % 2;
+  const int block_row = block.warp * kWarpRows + row;
+  // A padding row (query >= tq) sees every key, so its scores stay finite;
+  // it is never written.
+  const int64_t query = query_start + block_row;
+  const int64_t visible = VisibleKeys(query, dims.tq, dims.tk);
+  float* warp_scores = scores + block.warp * kWarpRows * kTile;
+  D* warp_probs = probs + block.warp * kWarpRows * kTile;
+  float* warp_out = out + block.warp * kWarpRows * kHeadDim;
+  const D* warp_q = q_tile + block.warp * kWarpRows * kHeadDim;
   float row_max = -INFINITY;
   float row_sum = 0.0f;
 
-  const int64_t last_query = (query_start + kTile < dims.tq ? query_start + kTile : dims.tq) - 1;
-  const int64_t key_tiles = KeyTilesFor(last_query, dims.tq, dims.tk);
+  // Every row of a real query sees key 0, so tile 0 gives it a finite
+  // maximum unless its scores are themselves -inf or NaN (the CPU kernel
+  // gives NaN there too).
+  const int64_t key_tiles = KeyTilesFor(query_start, dims.tq, dims.tk);
   for (int64_t tile = 0; tile < key_tiles; ++tile) {
     const int64_t key_start = tile * kTile;
-    __syncthreads();  // every warp is done with the previous K and V tiles
-    LoadTile<D, kHeadDim>(k_tile, km, key_start, dims.tk);
-    LoadTile<D, kHeadDim>(v_tile, vm, key_start, dims.tk);
-    __syncthreads();
+    // The first step also publishes the Q tile and the zeroed output.
+    ReloadTiles<D, kHeadDim>(k_tile, km, v_tile, vm, key_start, dims.tk, [] {});
 
     MultiplyTransposed<D, kHeadDim, kTile / kFragment>(warp_q, k_tile, warp_scores, kTile);
     __syncwarp();
@@ -460,7 +498,7 @@ __global__ void __launch_bounds__(kFlashThreads)
       score_row[c] = s;
       if (s > tile_max) tile_max = s;
     }
-    const float other_max = __shfl_xor_sync(kFullMask, tile_max, 1);
+    const float other_max = __shfl_xor_sync(0xffffffffu, tile_max, 1);
     if (other_max > tile_max) tile_max = other_max;
     const float new_max = tile_max > row_max ? tile_max : row_max;
     // Equal maxima (including -inf == -inf before any finite score) need no
@@ -473,14 +511,16 @@ __global__ void __launch_bounds__(kFlashThreads)
       prob_row[c] = FromCudaCompute<D>(p);
       tile_sum += p;
     }
-    tile_sum += __shfl_xor_sync(kFullMask, tile_sum, 1);
+    tile_sum += __shfl_xor_sync(0xffffffffu, tile_sum, 1);
     row_sum = row_sum * rescale + tile_sum;
     row_max = new_max;
     if (half == 0) correction[block_row] = rescale;
     __syncwarp();
 
-    for (int e = lane; e < kWarpRows * kHeadDim; e += kWarp) {
-      warp_out[e] *= correction[warp * kWarpRows + e / kHeadDim];
+    // The row-wise rescale goes through shared memory, not through fragment
+    // elements (whose rows are unspecified).
+    for (int e = block.lane; e < kWarpRows * kHeadDim; e += kWarp) {
+      warp_out[e] *= correction[block.warp * kWarpRows + e / kHeadDim];
     }
     __syncwarp();
     FragmentAcc acc[kHeadDim / kFragment];
@@ -499,21 +539,11 @@ __global__ void __launch_bounds__(kFlashThreads)
   if (query < dims.tq) {
     const float inverse = 1.0f / row_sum;
     const float* out_row = warp_out + row * kHeadDim;
-    D* y_row = y + (matrix * dims.tq + query) * kHeadDim;
+    D* y_row = y + (block.matrix * dims.tq + query) * kHeadDim;
     for (int c = half * (kHeadDim / 2); c < (half + 1) * (kHeadDim / 2); ++c) {
       y_row[c] = FromCudaCompute<D>(out_row[c] * inverse);
     }
-    if (half == 0) lse[matrix * dims.tq + query] = row_max + logf(row_sum);
-  }
-}
-
-// Loads lse and D of query rows [first, first + kTile) (0 past tq).
-__device__ __forceinline__ void LoadRowStatistics(float* lse_tile, float* delta_tile, const float* lse,
-                                                  const float* delta, int64_t first, int64_t tq) {
-  for (int e = threadIdx.x; e < kTile; e += kFlashThreads) {
-    const int64_t row = first + e;
-    lse_tile[e] = row < tq ? lse[row] : 0.0f;
-    delta_tile[e] = row < tq ? delta[row] : 0.0f;
+    if (half == 0) lse[block.matrix * dims.tq + query] = row_max + logf(row_sum);
   }
 }
 
@@ -526,7 +556,7 @@ __global__ void __launch_bounds__(kFlashThreads)
     FlashGradKeyValueKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
                             const float* __restrict__ lse, const D* __restrict__ dy,
                             const float* __restrict__ delta, D* __restrict__ dk, D* __restrict__ dv,
-                            FlashDims dims, float scale) {
+                            AttentionDims dims, float scale) {
   using Layout = KeyValueGradLayout<kHeadDim>;
   extern __shared__ __align__(256) unsigned char shared[];
   D* k_tile = reinterpret_cast<D*>(shared + Layout::k);
@@ -541,26 +571,24 @@ __global__ void __launch_bounds__(kFlashThreads)
   float* delta_tile = reinterpret_cast<float*>(shared + Layout::delta);
   float* scratch = reinterpret_cast<float*>(shared + Layout::scratch);
 
-  const int64_t matrix = blockIdx.x / dims.key_tiles;
-  const int64_t key_start = (blockIdx.x % dims.key_tiles) * kTile;
-  const int warp = threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp;
-  const D* qm = q + matrix * dims.tq * kHeadDim;
-  const D* dym = dy + matrix * dims.tq * kHeadDim;
-  const float* lse_m = lse + matrix * dims.tq;
-  const float* delta_m = delta + matrix * dims.tq;
-  LoadTile<D, kHeadDim>(k_tile, k + matrix * dims.tk * kHeadDim, key_start, dims.tk);
-  LoadTile<D, kHeadDim>(v_tile, v + matrix * dims.tk * kHeadDim, key_start, dims.tk);
+  const FlashBlock block = FlashBlockOf(TilesOf(dims.tk));
+  const int64_t key_start = block.start;
+  const D* qm = q + block.matrix * dims.tq * kHeadDim;
+  const D* dym = dy + block.matrix * dims.tq * kHeadDim;
+  const float* lse_m = lse + block.matrix * dims.tq;
+  const float* delta_m = delta + block.matrix * dims.tq;
+  LoadTile<D, kHeadDim>(k_tile, k + block.matrix * dims.tk * kHeadDim, key_start, dims.tk);
+  LoadTile<D, kHeadDim>(v_tile, v + block.matrix * dims.tk * kHeadDim, key_start, dims.tk);
 
-  const int row = lane / 2;   // key row of the warp's block
-  const int half = lane % 2;  // query columns [32 half, 32 half + 32)
-  const int64_t key = key_start + warp * kWarpRows + row;
-  float* warp_scores = scores_t + warp * kWarpRows * kTile;
-  float* warp_dprobs = dprobs_t + warp * kWarpRows * kTile;
-  D* warp_probs = probs_t + warp * kWarpRows * kTile;
-  D* warp_dscores = dscores_t + warp * kWarpRows * kTile;
-  const D* warp_k = k_tile + warp * kWarpRows * kHeadDim;
-  const D* warp_v = v_tile + warp * kWarpRows * kHeadDim;
+  const int row = block.lane / 2;   // key row of the warp's block
+  const int half = block.lane % 2;  // query columns [32 half, 32 half + 32)
+  const int64_t key = key_start + block.warp * kWarpRows + row;
+  float* warp_scores = scores_t + block.warp * kWarpRows * kTile;
+  float* warp_dprobs = dprobs_t + block.warp * kWarpRows * kTile;
+  D* warp_probs = probs_t + block.warp * kWarpRows * kTile;
+  D* warp_dscores = dscores_t + block.warp * kWarpRows * kTile;
+  const D* warp_k = k_tile + block.warp * kWarpRows * kHeadDim;
+  const D* warp_v = v_tile + block.warp * kWarpRows * kHeadDim;
 
   FragmentAcc dk_acc[kHeadDim / kFragment];
   FragmentAcc dv_acc[kHeadDim / kFragment];
@@ -570,16 +598,16 @@ __global__ void __launch_bounds__(kFlashThreads)
     wmma::fill_fragment(dv_acc[n], 0.0f);
   }
 
-  // Query i sees key_start iff i >= key_start - (tk - tq): earlier query
-  // tiles see none of this tile's keys.
-  const int64_t first_query = key_start - (dims.tk - dims.tq) > 0 ? key_start - (dims.tk - dims.tq) : 0;
-  for (int64_t tile = first_query / kTile; tile < dims.query_tiles; ++tile) {
+  // Query tiles before the one holding the first query that sees key_start
+  // see none of this tile's keys. With Tq == 0 there is no query tile and
+  // dk, dv are zeros.
+  const int64_t query_tiles = TilesOf(dims.tq);
+  for (int64_t tile = FirstQuerySeeing(key_start, dims.tq, dims.tk) / kTile; tile < query_tiles; ++tile) {
     const int64_t query_start = tile * kTile;
-    __syncthreads();  // the previous Q, dY, lse and D tiles are no longer read
-    LoadTile<D, kHeadDim>(q_tile, qm, query_start, dims.tq);
-    LoadTile<D, kHeadDim>(dy_tile, dym, query_start, dims.tq);
-    LoadRowStatistics(lse_tile, delta_tile, lse_m, delta_m, query_start, dims.tq);
-    __syncthreads();
+    // The first step also publishes the K and V tiles.
+    ReloadTiles<D, kHeadDim>(q_tile, qm, dy_tile, dym, query_start, dims.tq, [&] {
+      LoadRowStatistics(lse_tile, delta_tile, lse_m, delta_m, query_start, dims.tq);
+    });
 
     MultiplyTransposed<D, kHeadDim, kTile / kFragment>(warp_k, q_tile, warp_scores, kTile);
     MultiplyTransposed<D, kHeadDim, kTile / kFragment>(warp_v, dy_tile, warp_dprobs, kTile);
@@ -587,23 +615,25 @@ __global__ void __launch_bounds__(kFlashThreads)
 
     for (int c = half * kColumnsPerLane; c < (half + 1) * kColumnsPerLane; ++c) {
       const int64_t query = query_start + c;
-      const bool seen = query < dims.tq && key < VisibleKeysDevice(query, dims.tq, dims.tk);
-      const float p = seen ? expf(scale * warp_scores[row * kTile + c] - lse_tile[c]) : 0.0f;
-      const float dscore = p * (warp_dprobs[row * kTile + c] - delta_tile[c]);
-      warp_probs[row * kTile + c] = FromCudaCompute<D>(p);
-      warp_dscores[row * kTile + c] = FromCudaCompute<D>(dscore);
+      // Padding keys (key >= tk) fail key < VisibleKeys(...) <= tk.
+      const bool seen = query < dims.tq && key < VisibleKeys(query, dims.tq, dims.tk);
+      const GradientTerms<float> terms =
+          GradientTermsOf<float>(seen, scale * warp_scores[row * kTile + c], warp_dprobs[row * kTile + c],
+                                 lse_tile[c], delta_tile[c]);
+      warp_probs[row * kTile + c] = FromCudaCompute<D>(terms.p);
+      warp_dscores[row * kTile + c] = FromCudaCompute<D>(terms.dscore);
     }
     __syncwarp();
     AccumulateProduct<D, kHeadDim>(dv_acc, warp_probs, dy_tile);
     AccumulateProduct<D, kHeadDim>(dk_acc, warp_dscores, q_tile);
   }
 
-  float* warp_scratch = scratch + warp * kFragment * kFragment;
-  const int64_t first_key = key_start + warp * kWarpRows;
-  D* dk_m = dk + matrix * dims.tk * kHeadDim;
-  D* dv_m = dv + matrix * dims.tk * kHeadDim;
-  StoreRows<D, kHeadDim>(dk_acc, scale, warp_scratch, dk_m, first_key, dims.tk, lane);
-  StoreRows<D, kHeadDim>(dv_acc, 1.0f, warp_scratch, dv_m, first_key, dims.tk, lane);
+  float* warp_scratch = scratch + block.warp * kFragment * kFragment;
+  const int64_t first_key = key_start + block.warp * kWarpRows;
+  D* dk_m = dk + block.matrix * dims.tk * kHeadDim;
+  D* dv_m = dv + block.matrix * dims.tk * kHeadDim;
+  StoreRows<D, kHeadDim>(dk_acc, scale, warp_scratch, dk_m, first_key, dims.tk, block.lane);
+  StoreRows<D, kHeadDim>(dv_acc, 1.0f, warp_scratch, dv_m, first_key, dims.tk, block.lane);
 }
 
 // One block per (b*h, query tile): dq of its 64 rows over the key tiles up
@@ -612,7 +642,8 @@ template <typename D, int kHeadDim>
 __global__ void __launch_bounds__(kFlashThreads)
     FlashGradQueryKernel(const D* __restrict__ q, const D* __restrict__ k, const D* __restrict__ v,
                          const float* __restrict__ lse, const D* __restrict__ dy,
-                         const float* __restrict__ delta, D* __restrict__ dq, FlashDims dims, float scale) {
+                         const float* __restrict__ delta, D* __restrict__ dq, AttentionDims dims,
+                         float scale) {
   using Layout = QueryGradLayout<kHeadDim>;
   extern __shared__ __align__(256) unsigned char shared[];
   D* q_tile = reinterpret_cast<D*>(shared + Layout::q);
@@ -626,78 +657,62 @@ __global__ void __launch_bounds__(kFlashThreads)
   float* delta_tile = reinterpret_cast<float*>(shared + Layout::delta);
   float* scratch = reinterpret_cast<float*>(shared + Layout::scratch);
 
-  const int64_t matrix = blockIdx.x / dims.query_tiles;
-  const int64_t query_start = (blockIdx.x % dims.query_tiles) * kTile;
-  const int warp = threadIdx.x / kWarp;
-  const int lane = threadIdx.x % kWarp;
-  const D* km = k + matrix * dims.tk * kHeadDim;
-  const D* vm = v + matrix * dims.tk * kHeadDim;
-  LoadTile<D, kHeadDim>(q_tile, q + matrix * dims.tq * kHeadDim, query_start, dims.tq);
-  LoadTile<D, kHeadDim>(dy_tile, dy + matrix * dims.tq * kHeadDim, query_start, dims.tq);
-  LoadRowStatistics(lse_tile, delta_tile, lse + matrix * dims.tq, delta + matrix * dims.tq, query_start,
-                    dims.tq);
+  const FlashBlock block = FlashBlockOf(TilesOf(dims.tq));
+  const int64_t query_start = block.start;
+  const D* km = k + block.matrix * dims.tk * kHeadDim;
+  const D* vm = v + block.matrix * dims.tk * kHeadDim;
+  LoadTile<D, kHeadDim>(q_tile, q + block.matrix * dims.tq * kHeadDim, query_start, dims.tq);
+  LoadTile<D, kHeadDim>(dy_tile, dy + block.matrix * dims.tq * kHeadDim, query_start, dims.tq);
+  LoadRowStatistics(lse_tile, delta_tile, lse + block.matrix * dims.tq, delta + block.matrix * dims.tq,
+                    query_start, dims.tq);
 
-  const int row = lane / 2;
-  const int half = lane % 2;
-  const int block_row = warp * kWarpRows + row;
+  const int row = block.lane / 2;
+  const int half = block.lane % 2;
+  const int block_row = block.warp * kWarpRows + row;
+  // A padding row (query >= tq) sees no key: its dS is 0.
   const int64_t query = query_start + block_row;
-  const int64_t visible = query < dims.tq ? VisibleKeysDevice(query, dims.tq, dims.tk) : 0;
-  float* warp_scores = scores + warp * kWarpRows * kTile;
-  float* warp_dprobs = dprobs + warp * kWarpRows * kTile;
-  D* warp_dscores = dscores + warp * kWarpRows * kTile;
-  const D* warp_q = q_tile + warp * kWarpRows * kHeadDim;
-  const D* warp_dy = dy_tile + warp * kWarpRows * kHeadDim;
+  const int64_t visible = query < dims.tq ? VisibleKeys(query, dims.tq, dims.tk) : 0;
+  float* warp_scores = scores + block.warp * kWarpRows * kTile;
+  float* warp_dprobs = dprobs + block.warp * kWarpRows * kTile;
+  D* warp_dscores = dscores + block.warp * kWarpRows * kTile;
+  const D* warp_q = q_tile + block.warp * kWarpRows * kHeadDim;
+  const D* warp_dy = dy_tile + block.warp * kWarpRows * kHeadDim;
 
   FragmentAcc dq_acc[kHeadDim / kFragment];
 #pragma unroll
   for (int n = 0; n < kHeadDim / kFragment; ++n) wmma::fill_fragment(dq_acc[n], 0.0f);
 
-  const int64_t last_query = (query_start + kTile < dims.tq ? query_start + kTile : dims.tq) - 1;
-  const int64_t key_tiles = KeyTilesFor(last_query, dims.tq, dims.tk);
+  const int64_t key_tiles = KeyTilesFor(query_start, dims.tq, dims.tk);
   for (int64_t tile = 0; tile < key_tiles; ++tile) {
     const int64_t key_start = tile * kTile;
-    __syncthreads();  // the previous K and V tiles are no longer read (and Q, dY, lse, D are loaded)
-    LoadTile<D, kHeadDim>(k_tile, km, key_start, dims.tk);
-    LoadTile<D, kHeadDim>(v_tile, vm, key_start, dims.tk);
-    __syncthreads();
+    // The first step also publishes the Q, dY, lse and D tiles.
+    ReloadTiles<D, kHeadDim>(k_tile, km, v_tile, vm, key_start, dims.tk, [] {});
 
     MultiplyTransposed<D, kHeadDim, kTile / kFragment>(warp_q, k_tile, warp_scores, kTile);
     MultiplyTransposed<D, kHeadDim, kTile / kFragment>(warp_dy, v_tile, warp_dprobs, kTile);
     __syncwarp();
 
     for (int c = half * kColumnsPerLane; c < (half + 1) * kColumnsPerLane; ++c) {
-      const int64_t key = key_start + c;
-      const float p = key < visible ? expf(scale * warp_scores[row * kTile + c] - lse_tile[block_row]) : 0.0f;
-      warp_dscores[row * kTile + c] =
-          FromCudaCompute<D>(p * (warp_dprobs[row * kTile + c] - delta_tile[block_row]));
+      const GradientTerms<float> terms =
+          GradientTermsOf<float>(key_start + c < visible, scale * warp_scores[row * kTile + c],
+                                 warp_dprobs[row * kTile + c], lse_tile[block_row], delta_tile[block_row]);
+      warp_dscores[row * kTile + c] = FromCudaCompute<D>(terms.dscore);
     }
     __syncwarp();
     AccumulateProduct<D, kHeadDim>(dq_acc, warp_dscores, k_tile);
   }
 
-  StoreRows<D, kHeadDim>(dq_acc, scale, scratch + warp * kFragment * kFragment,
-                         dq + matrix * dims.tq * kHeadDim, query_start + warp * kWarpRows, dims.tq, lane);
+  StoreRows<D, kHeadDim>(dq_acc, scale, scratch + block.warp * kFragment * kFragment,
+                         dq + block.matrix * dims.tq * kHeadDim, query_start + block.warp * kWarpRows,
+                         dims.tq, block.lane);
 }
 
-static_assert(ForwardLayout<64>::bytes == 65792 && ForwardLayout<128>::bytes == 106752);
-static_assert(KeyValueGradLayout<64>::bytes == 86528 && KeyValueGradLayout<128>::bytes == 119296);
-static_assert(QueryGradLayout<64>::bytes == 78336 && QueryGradLayout<128>::bytes == 111104);
-
 // ---- Host side -----------------------------------------------------------------
-
-struct CallDims {
-  int64_t matrices, tq, tk, dh;
-  static CallDims Of(const Shape& q, const Shape& k) { return CallDims{q[0] * q[1], q[2], k[2], q[3]}; }
-  FlashDims Flash() const {
-    return FlashDims{matrices, tq, tk, (tq + kTile - 1) / kTile, (tk + kTile - 1) / kTile};
-  }
-};
 
 bool Aligned16(const void* pointer) { return reinterpret_cast<uintptr_t>(pointer) % 16 == 0; }
 
 // The flash path (16-bit types only, chosen at compile time by the caller)
 // takes Dh = 64 or 128 with loaded pointers that allow 16-byte vector loads.
-template <typename D>
 bool UseFlash(int64_t dh, std::initializer_list<const void*> loaded) {
   if (dh != 64 && dh != 128) return false;
   for (const void* pointer : loaded) {
@@ -706,50 +721,53 @@ bool UseFlash(int64_t dh, std::initializer_list<const void*> loaded) {
   return true;
 }
 
-template <typename Kernel>
-Status PrepareSharedMemory(const KernelContext& ctx, Kernel kernel, size_t bytes) {
-  return CudaStatus(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-      "[" + ctx.op_name + "] cuda kernel: setting " + std::to_string(bytes) + " bytes of shared memory");
+// Launches `kernel` on `blocks` blocks (at least 1) of `threads`, opting in
+// to `shared_bytes` of dynamic shared memory where that is over the 48 KiB
+// default. gridDim.x is at most 2^31 - 1: larger calls are an error, not a
+// wrapped grid.
+template <typename... Params, typename... Args>
+Status LaunchKernel(const KernelContext& ctx, void (*kernel)(Params...), int64_t blocks, int threads,
+                    size_t shared_bytes, cudaStream_t stream, Args... args) {
+  OFL_CHECK_OR_RETURN(blocks <= std::numeric_limits<int32_t>::max())
+      << "[" << ctx.op_name << "] cuda kernel: " << blocks << " blocks exceed the grid limit 2^31 - 1";
+  if (shared_bytes > 48 * 1024) {
+    OFL_RETURN_IF_ERROR(CudaStatus(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                        static_cast<int>(shared_bytes)),
+                                   "[" + ctx.op_name + "] cuda kernel: setting " +
+                                       std::to_string(shared_bytes) + " bytes of shared memory"));
+  }
+  kernel<<<static_cast<unsigned int>(blocks), threads, shared_bytes, stream>>>(args...);
+  return CudaLaunchStatus(ctx);
 }
+
+// One warp per row over `rows` rows.
+int64_t GenericBlocks(int64_t rows) { return (rows + kGenericWarps - 1) / kGenericWarps; }
 
 template <typename D, int kHeadDim>
 Status LaunchFlashForward(const KernelContext& ctx, cudaStream_t stream, const D* q, const D* k, const D* v,
-                          D* y, float* lse, const CallDims& dims, float scale) {
-  const FlashDims flash = dims.Flash();
-  const size_t bytes = ForwardLayout<kHeadDim>::bytes;
-  OFL_RETURN_IF_ERROR(PrepareSharedMemory(ctx, FlashForwardKernel<D, kHeadDim>, bytes));
-  const int64_t blocks = dims.matrices * flash.query_tiles;
-  FlashForwardKernel<D, kHeadDim>
-      <<<static_cast<unsigned int>(blocks), kFlashThreads, bytes, stream>>>(q, k, v, y, lse, flash, scale);
-  return CudaLaunchStatus(ctx);
+                          D* y, float* lse, const AttentionDims& dims, float scale) {
+  return LaunchKernel(ctx, FlashForwardKernel<D, kHeadDim>, dims.matrices * TilesOf(dims.tq), kFlashThreads,
+                      ForwardLayout<kHeadDim>::bytes, stream, q, k, v, y, lse, dims, scale);
 }
 
 template <typename D, int kHeadDim>
 Status LaunchFlashBackward(const KernelContext& ctx, cudaStream_t stream, const D* q, const D* k, const D* v,
                            const float* lse, const D* dy, const float* delta, D* dq, D* dk, D* dv,
-                           const CallDims& dims, float scale) {
-  const FlashDims flash = dims.Flash();
-  const size_t key_value_bytes = KeyValueGradLayout<kHeadDim>::bytes;
-  OFL_RETURN_IF_ERROR(PrepareSharedMemory(ctx, FlashGradKeyValueKernel<D, kHeadDim>, key_value_bytes));
-  FlashGradKeyValueKernel<D, kHeadDim>
-      <<<static_cast<unsigned int>(dims.matrices * flash.key_tiles), kFlashThreads, key_value_bytes,
-         stream>>>(q, k, v, lse, dy, delta, dk, dv, flash, scale);
-  OFL_RETURN_IF_ERROR(CudaLaunchStatus(ctx));
-  if (flash.query_tiles == 0) return Status::Ok();  // Tq == 0: dq is empty
-  const size_t query_bytes = QueryGradLayout<kHeadDim>::bytes;
-  OFL_RETURN_IF_ERROR(PrepareSharedMemory(ctx, FlashGradQueryKernel<D, kHeadDim>, query_bytes));
-  FlashGradQueryKernel<D, kHeadDim>
-      <<<static_cast<unsigned int>(dims.matrices * flash.query_tiles), kFlashThreads, query_bytes, stream>>>(
-          q, k, v, lse, dy, delta, dq, flash, scale);
-  return CudaLaunchStatus(ctx);
+                           const AttentionDims& dims, float scale) {
+  OFL_RETURN_IF_ERROR(LaunchKernel(
+      ctx, FlashGradKeyValueKernel<D, kHeadDim>, dims.matrices * TilesOf(dims.tk), kFlashThreads,
+      KeyValueGradLayout<kHeadDim>::bytes, stream, q, k, v, lse, dy, delta, dk, dv, dims, scale));
+  if (dims.tq == 0) return Status::Ok();  // dq is empty
+  return LaunchKernel(ctx, FlashGradQueryKernel<D, kHeadDim>, dims.matrices * TilesOf(dims.tq), kFlashThreads,
+                      QueryGradLayout<kHeadDim>::bytes, stream, q, k, v, lse, dy, delta, dq, dims, scale);
 }
 
 template <typename D>
 constexpr bool kSixteenBit = std::is_same_v<D, __half> || std::is_same_v<D, __nv_bfloat16>;
 
 // Dispatches `launch(T{})` (host element type T) over the dtypes of the CPU
-// kernels; `launch` returns a Status.
+// kernels (FloatTypes); `launch` returns a Status, which CudaDispatchOr
+// would drop.
 template <typename Launch>
 Status DispatchFloat(const KernelContext& ctx, DType dtype, Launch&& launch) {
   switch (dtype) {
@@ -767,7 +785,7 @@ Status DispatchFloat(const KernelContext& ctx, DType dtype, Launch&& launch) {
 }
 
 template <typename T>
-Status ForwardFor(KernelContext& ctx, cudaStream_t stream, const CallDims& dims, double scale) {
+Status ForwardFor(KernelContext& ctx, cudaStream_t stream, const AttentionDims& dims, double scale) {
   using D = CudaStorage<T>;
   using C = CudaCompute<D>;
   const D* q = reinterpret_cast<const D*>(ctx.in(0).As<T>());
@@ -776,20 +794,18 @@ Status ForwardFor(KernelContext& ctx, cudaStream_t stream, const CallDims& dims,
   D* y = reinterpret_cast<D*>(ctx.out(0).As<T>());
   C* lse = ctx.out(1).As<C>();
   if constexpr (kSixteenBit<D>) {
-    if (UseFlash<D>(dims.dh, {q, k, v})) {
+    if (UseFlash(dims.dh, {q, k, v})) {
       const float s = static_cast<float>(scale);
       if (dims.dh == 64) return LaunchFlashForward<D, 64>(ctx, stream, q, k, v, y, lse, dims, s);
       return LaunchFlashForward<D, 128>(ctx, stream, q, k, v, y, lse, dims, s);
     }
   }
-  const int64_t rows = dims.matrices * dims.tq;
-  GenericForwardKernel<D><<<GenericBlocks(rows), kGenericWarps * kWarp, 0, stream>>>(
-      q, k, v, y, lse, GenericDims{rows, dims.tq, dims.tk, dims.dh}, static_cast<C>(scale));
-  return CudaLaunchStatus(ctx);
+  return LaunchKernel(ctx, GenericForwardKernel<D>, GenericBlocks(dims.matrices * dims.tq),
+                      kGenericWarps * kWarp, 0, stream, q, k, v, y, lse, dims, static_cast<C>(scale));
 }
 
 template <typename T>
-Status BackwardFor(KernelContext& ctx, CudaStream* cuda_stream, const CallDims& dims, double scale) {
+Status BackwardFor(KernelContext& ctx, CudaStream* cuda_stream, const AttentionDims& dims, double scale) {
   using D = CudaStorage<T>;
   using C = CudaCompute<D>;
   const cudaStream_t stream = cuda_stream->native();
@@ -812,11 +828,11 @@ Status BackwardFor(KernelContext& ctx, CudaStream* cuda_stream, const CallDims& 
       << cuda_stream->workspace_bytes();
   C* delta = static_cast<C*>(cuda_stream->workspace());
   if (rows > 0) {
-    RowDotKernel<D><<<GenericBlocks(rows), kGenericWarps * kWarp, 0, stream>>>(dy, y, delta, rows, dims.dh);
-    OFL_RETURN_IF_ERROR(CudaLaunchStatus(ctx));
+    OFL_RETURN_IF_ERROR(LaunchKernel(ctx, RowDotKernel<D>, GenericBlocks(rows), kGenericWarps * kWarp, 0,
+                                     stream, dy, y, delta, rows, dims.dh));
   }
   if constexpr (kSixteenBit<D>) {
-    if (UseFlash<D>(dims.dh, {q, k, v, dy})) {
+    if (UseFlash(dims.dh, {q, k, v, dy})) {
       const float s = static_cast<float>(scale);
       if (dims.dh == 64) {
         return LaunchFlashBackward<D, 64>(ctx, stream, q, k, v, lse, dy, delta, dq, dk, dv, dims, s);
@@ -824,19 +840,16 @@ Status BackwardFor(KernelContext& ctx, CudaStream* cuda_stream, const CallDims& 
       return LaunchFlashBackward<D, 128>(ctx, stream, q, k, v, lse, dy, delta, dq, dk, dv, dims, s);
     }
   }
-  const int64_t key_rows = dims.matrices * dims.tk;
-  GenericGradKeyValueKernel<D><<<GenericBlocks(key_rows), kGenericWarps * kWarp, 0, stream>>>(
-      q, k, v, lse, dy, delta, dk, dv, GenericDims{key_rows, dims.tq, dims.tk, dims.dh},
-      static_cast<C>(scale));
-  OFL_RETURN_IF_ERROR(CudaLaunchStatus(ctx));
-  if (rows == 0) return Status::Ok();
-  GenericGradQueryKernel<D><<<GenericBlocks(rows), kGenericWarps * kWarp, 0, stream>>>(
-      q, k, v, lse, dy, delta, dq, GenericDims{rows, dims.tq, dims.tk, dims.dh}, static_cast<C>(scale));
-  return CudaLaunchStatus(ctx);
+  OFL_RETURN_IF_ERROR(LaunchKernel(ctx, GenericGradKeyValueKernel<D>, GenericBlocks(dims.matrices * dims.tk),
+                                   kGenericWarps * kWarp, 0, stream, q, k, v, lse, dy, delta, dk, dv, dims,
+                                   static_cast<C>(scale)));
+  if (rows == 0) return Status::Ok();  // dq is empty
+  return LaunchKernel(ctx, GenericGradQueryKernel<D>, GenericBlocks(rows), kGenericWarps * kWarp, 0, stream,
+                      q, k, v, lse, dy, delta, dq, dims, static_cast<C>(scale));
 }
 
 Status FusedAttentionCuda(KernelContext& ctx) {
-  const CallDims dims = CallDims::Of(ctx.in(0).shape(), ctx.in(1).shape());
+  const AttentionDims dims = AttentionDims::Of(ctx.in(0).shape(), ctx.in(1).shape());
   if (dims.matrices * dims.tq == 0) return Status::Ok();  // y and lse are empty
   OFL_ASSIGN_OR_RETURN(CudaStream * cuda_stream, CudaStreamOf(ctx));
   const double scale = ResolvedAttentionScale(ctx.attr().GetFloat("scale"), dims.dh);
@@ -846,7 +859,7 @@ Status FusedAttentionCuda(KernelContext& ctx) {
 }
 
 Status FusedAttentionGradCuda(KernelContext& ctx) {
-  const CallDims dims = CallDims::Of(ctx.in(0).shape(), ctx.in(1).shape());
+  const AttentionDims dims = AttentionDims::Of(ctx.in(0).shape(), ctx.in(1).shape());
   // dk and dv empty means dq empty too (Tk == 0 forces Tq == 0; Dh == 0 empties all three).
   if (dims.matrices * dims.tk * dims.dh == 0) return Status::Ok();
   OFL_ASSIGN_OR_RETURN(CudaStream * cuda_stream, CudaStreamOf(ctx));
@@ -854,6 +867,7 @@ Status FusedAttentionGradCuda(KernelContext& ctx) {
   return DispatchFloat(ctx, ctx.in(0).dtype(),
                        [&](auto tag) { return BackwardFor<decltype(tag)>(ctx, cuda_stream, dims, scale); });
 }
+
 }  // namespace
 
 Status RegisterAttentionCudaKernels(KernelRegistry& kernels) {

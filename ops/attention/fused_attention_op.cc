@@ -4,6 +4,7 @@
 // the [Tq, Tk] matrix (the flash-attention contract). The CPU kernels here
 // are the plain reference the CUDA kernels (attention_cuda.cu) are checked
 // against.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -48,15 +49,6 @@ TensorDesc LseDesc(const TensorDesc& q) {
   return TensorDesc{Shape{q.shape[0], q.shape[1], q.shape[2]}, LseDType(q.dtype)};
 }
 
-// The dimensions of one call, from q [B, H, Tq, Dh] and k [B, H, Tk, Dh].
-struct AttentionDims {
-  int64_t matrices = 0;  // B * H
-  int64_t tq = 0, tk = 0, dh = 0;
-  static AttentionDims Of(const Shape& q, const Shape& k) {
-    return AttentionDims{q[0] * q[1], q[2], k[2], q[3]};
-  }
-};
-
 // ---- Kernels ---------------------------------------------------------------
 
 // Per query row i (all in ComputeType, float for f16/bf16):
@@ -83,12 +75,11 @@ Status FusedAttentionKernel(KernelContext& ctx) {
       std::vector<C> weights(dims.tk);
       std::vector<C> accumulator(dims.dh);
       for (int64_t row = begin; row < end; ++row) {
-        const int64_t matrix = row / dims.tq;
-        const int64_t query = row % dims.tq;
-        const T* qr = q + row * dims.dh;
-        const T* km = k + matrix * dims.tk * dims.dh;
-        const T* vm = v + matrix * dims.tk * dims.dh;
-        const int64_t visible = VisibleKeys(query, dims.tq, dims.tk);
+        const AttentionQueryRow at = AttentionQueryRow::Of(row, dims);
+        const T* qr = q + at.q_offset;
+        const T* km = k + at.kv_offset;
+        const T* vm = v + at.kv_offset;
+        const int64_t visible = at.visible;
         C max = -std::numeric_limits<C>::infinity();
         for (int64_t j = 0; j < visible; ++j) {
           C dot = 0;
@@ -108,7 +99,7 @@ Status FusedAttentionKernel(KernelContext& ctx) {
             accumulator[d] += weights[j] * ToCompute<C>(vm[j * dims.dh + d]);
         }
         const C inverse = C(1) / sum;
-        for (int64_t d = 0; d < dims.dh; ++d) y[row * dims.dh + d] = FromCompute<T>(accumulator[d] * inverse);
+        for (int64_t d = 0; d < dims.dh; ++d) y[at.q_offset + d] = FromCompute<T>(accumulator[d] * inverse);
         lse[row] = max + std::log(sum);
       }
     });

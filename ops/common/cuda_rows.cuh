@@ -13,7 +13,9 @@
 // kChunks == 0 re-reads global memory on every pass (rows too long to cache).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <type_traits>
 #include <utility>
 
@@ -161,6 +163,14 @@ inline bool IsAlignedTo(const void* pointer, size_t bytes) {
   return reinterpret_cast<uintptr_t>(pointer) % bytes == 0;
 }
 
+/// True when every pointer is 16-byte aligned (the vector loads of the row kernels).
+inline bool AllAlignedTo16(std::initializer_list<const void*> pointers) {
+  for (const void* pointer : pointers) {
+    if (!IsAlignedTo(pointer, 16)) return false;
+  }
+  return true;
+}
+
 /// Picks the instantiation for rows of `cols` elements of D; `aligned` says
 /// every row pointer the kernel vector-loads is 16-byte aligned.
 template <typename D>
@@ -220,6 +230,60 @@ void DispatchRowShape(const RowShape& shape, int64_t rows, Launch&& launch) {
   } else {
     with_vec(integral_constant<int, 1>{});
   }
+}
+
+/// The statistics of one softmax row (see SoftmaxRow).
+template <typename C>
+struct SoftmaxStats {
+  C max;
+  C sum;
+};
+
+/// The softmax pass shared by softmax, log_softmax, causal_softmax and
+/// sparse_softmax_cross_entropy, as their CPU loops compute it: over the
+/// first `visible` columns, max = the NaN-skipping maximum of scale * x and
+/// sum = sum of exp(scale * x - max); then yr[j] = exp(scale * x - max) / sum
+/// (kLog: scale * x - (max + log sum)) for j < visible and 0 beyond.
+/// scale == 1 and visible == cols give the plain softmax (1 * x == x
+/// exactly, NaN and infinities included). Every thread of the group calls it.
+template <bool kLog, bool kWarp, int kVec, int kChunks, typename D, typename C>
+__device__ __forceinline__ SoftmaxStats<C> SoftmaxRow(const RowGroup& group,
+                                                      const RowCache<D, C, kVec, kChunks>& xs, int64_t cols,
+                                                      int64_t visible, C scale, D* yr) {
+  const C lowest = -static_cast<C>(INFINITY);
+  C max = lowest;
+  ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
+    C values[kVec];
+    xs.Fetch(c, base, values);
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      if (base + v < visible) max = CudaNanSkippingMaxOp{}(max, scale * values[v]);
+    }
+  });
+  max = GroupReduce<kWarp>(max, CudaNanSkippingMaxOp{}, lowest);
+  C sum = 0;
+  ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
+    C values[kVec];
+    xs.Fetch(c, base, values);
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      if (base + v < visible) sum += exp(scale * values[v] - max);
+    }
+  });
+  sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
+  const C shift = max + log(sum);
+  const C inverse = C(1) / sum;
+  ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
+    C values[kVec];
+    xs.Fetch(c, base, values);
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) {
+      const C scaled = scale * values[v];
+      values[v] = base + v >= visible ? C(0) : (kLog ? scaled - shift : exp(scaled - max) * inverse);
+    }
+    StorePack<kVec>(yr + base, values);
+  });
+  return SoftmaxStats<C>{max, sum};
 }
 
 /// The stream workspace as `count` elements of E, or an error naming the op

@@ -171,37 +171,18 @@ __global__ void PoolBackwardKernel(CudaPoolGeometry g, const D* x, const D* dy, 
   }
 }
 
-// Calls fn(T{}) for the host element type T of a floating dtype and returns
-// its Status (CudaDispatchOr's callbacks cannot return one).
-template <typename Fn>
-Status DispatchFloating(const KernelContext& ctx, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kF32:
-      return fn(float{});
-    case DType::kF64:
-      return fn(double{});
-    case DType::kF16:
-      return fn(Float16{});
-    case DType::kBF16:
-      return fn(BFloat16{});
-    default:
-      break;
-  }
-  return UnsupportedCudaDType(ctx, dtype);
-}
-
 template <bool kMax>
 Status PoolForward(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   OFL_ASSIGN_OR_RETURN(CudaPoolGeometry g, PoolGeometryOf(ctx, !kMax, ctx.in(0), ctx.out(0)));
   const int64_t count = ctx.out(0).NumElements();
   if (count == 0) return Status::Ok();
-  return DispatchFloating(ctx, ctx.in(0).dtype(), [&](auto tag) {
+  OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
     PoolForwardKernel<D, kMax><<<CudaGridFor(count), kCudaBlock, 0, stream->native()>>>(
         g, static_cast<const D*>(ctx.in(0).data), static_cast<D*>(ctx.out(0).data), count);
-    return CudaLaunchStatus(ctx);
-  });
+  }));
+  return CudaLaunchStatus(ctx);
 }
 
 // max_pool2d_grad: inputs (x, y, dy), y unused (the winner is recomputed
@@ -219,13 +200,13 @@ Status PoolBackward(KernelContext& ctx) {
   }
   const int64_t count = dx.NumElements();
   if (count == 0) return Status::Ok();
-  return DispatchFloating(ctx, dx.dtype(), [&](auto tag) {
+  OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, dx.dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
     const D* x = kMax ? static_cast<const D*>(ctx.in(0).data) : nullptr;
     PoolBackwardKernel<D, kMax><<<CudaGridFor(count), kCudaBlock, 0, stream->native()>>>(
         g, x, static_cast<const D*>(dy.data), static_cast<D*>(dx.data), count);
-    return CudaLaunchStatus(ctx);
-  });
+  }));
+  return CudaLaunchStatus(ctx);
 }
 
 }  // namespace

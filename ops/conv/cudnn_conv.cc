@@ -103,13 +103,19 @@ bool FitsCudnnInt(const ConvGeometry& g) {
 }
 
 // The first heuristic result that succeeded, fits the workspace and uses an
-// allowed math type (true f32 must stay off tensor cores), or nullptr.
+// allowed math type, or nullptr. True f32 must stay off tensor cores: the
+// results of a query under CUDNN_FMA_MATH may report CUDNN_DEFAULT_MATH for
+// plain FMA algorithms, so only tensor-op results are refused there (and the
+// caller keeps CUDNN_FMA_MATH on the descriptor, which rules out TF32).
 template <typename Perf>
 const Perf* PickAlgorithm(const Perf* results, int count, size_t workspace_bytes, bool fma_only) {
   for (int i = 0; i < count; ++i) {
     const Perf& perf = results[i];
     if (perf.status != CUDNN_STATUS_SUCCESS || perf.memory > workspace_bytes) continue;
-    if (fma_only && perf.mathType != CUDNN_FMA_MATH) continue;
+    if (fma_only &&
+        (perf.mathType == CUDNN_TENSOR_OP_MATH || perf.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+      continue;
+    }
     return &perf;
   }
   return nullptr;
@@ -262,7 +268,9 @@ class CudnnConv final : public Kernel {
                                << GeometryText(g, dtype) << " within " << workspace_bytes
                                << " bytes of workspace" << (fma_only ? " without TF32" : "");
     // cuDNN picks the kernel from the algorithm and the descriptor's math
-    // type together: run with the math type the heuristic reported.
+    // type together: run with the math type the heuristic reported, except
+    // that true f32 keeps CUDNN_FMA_MATH (DEFAULT_MATH would allow TF32).
+    if (fma_only) chosen_math = CUDNN_FMA_MATH;
     OFL_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(conv_desc_, chosen_math),
                               who + " cudnnSetConvolutionMathType");
     switch (pass_) {

@@ -1,11 +1,11 @@
+#include <cmath>
+#include <limits>
+
 #include "ops/common/grad_helpers.h"
 #include "ops/common/infer_helpers.h"
 #include "ops/common/sbp_helpers.h"
 #include "ops/elementwise/broadcast_loop.h"
 #include "ops/elementwise/elementwise.h"
-
-#include <cmath>
-#include <limits>
 
 namespace ofl {
 
@@ -46,10 +46,12 @@ KernelFactory DivKernel() {
         const T* a = ctx.in(0).As<T>();
         const T* b = ctx.in(1).As<T>();
         bool has_minimum = false;
-        for (int64_t i = 0; i < ctx.in(0).NumElements(); ++i) has_minimum |= a[i] == std::numeric_limits<T>::min();
+        for (int64_t i = 0; i < ctx.in(0).NumElements(); ++i)
+          has_minimum |= a[i] == std::numeric_limits<T>::min();
         for (int64_t i = 0; i < ctx.in(1).NumElements() && status.ok(); ++i) {
           if (b[i] == 0) {
-            status = ErrorBuilder() << "[" << ctx.op_name << "] b: expected no zero divisor for integer division, got 0 "
+            status = ErrorBuilder() << "[" << ctx.op_name
+                                    << "] b: expected no zero divisor for integer division, got 0 "
                                     << "at element " << i;
           } else if (b[i] == -1 && has_minimum) {
             status = ErrorBuilder() << "[" << ctx.op_name << "] a / b: the minimum " << DTypeName(dtype)
@@ -104,7 +106,7 @@ Status DivGrad(GradContext& ctx) {
 
 // maximum/minimum send dy to the operand that won; ties split it evenly
 // (as PyTorch does), so the gradient is symmetric. pow's gradient needs the
-// limits at a = 0 (see PowGradRule), so it is one op as well.
+// limits at a = 0 (see functors::PowGrad), so it is one op as well.
 Status PairGrad(GradContext& ctx, const std::string& grad_op, bool with_output = false) {
   std::vector<ValueRef> inputs = {ctx.inputs[0], ctx.inputs[1]};
   if (with_output) inputs.push_back(ctx.outputs[0]);
@@ -131,29 +133,6 @@ OpSchema BinarySchema(const std::string& name, const std::string& doc, PartialRu
   schema.example = {{{Shape{4, 3}, DType::kF32}, {Shape{3}, DType::kF32}}, {}};
   return schema;
 }
-
-// maximum_grad / minimum_grad: dy to the winner, split evenly on ties.
-template <bool kMax>
-struct SelectGradRule {
-  template <typename C>
-  void operator()(C a, C b, C, C g, C& da, C& db) const {
-    const bool a_wins = kMax ? a > b : a < b;
-    const bool tie = a == b;
-    da = tie ? g / C(2) : (a_wins ? g : C(0));
-    db = tie ? g / C(2) : (a_wins ? C(0) : g);
-  }
-};
-
-// pow_grad: da = dy b a^(b-1) and db = dy y log(a), with the limits PyTorch
-// uses where the formulas give 0 * inf: da = 0 where b = 0, db = 0 where
-// a = 0 and b >= 0.
-struct PowGradRule {
-  template <typename C>
-  void operator()(C a, C b, C y, C g, C& da, C& db) const {
-    da = b == C(0) ? C(0) : g * b * std::pow(a, b - C(1));
-    db = (a == C(0) && b >= C(0)) ? C(0) : g * y * std::log(a);
-  }
-};
 
 // (a, b, [y,] dy) -> (da, db) at the broadcast shape, element by element.
 // dy is the last input; y (the forward output) is read only when present.
@@ -203,7 +182,8 @@ OpSchema PairGradSchema(const std::string& name, const std::string& doc, bool wi
   schema.inputs = {{"a", "forward left operand"}, {"b", "forward right operand"}};
   if (with_output) schema.inputs.push_back({"y", "forward output"});
   schema.inputs.push_back({"dy", "output gradient"});
-  schema.outputs = {{"da", "gradient of a at the broadcast shape"}, {"db", "gradient of b at the broadcast shape"}};
+  schema.outputs = {{"da", "gradient of a at the broadcast shape"},
+                    {"db", "gradient of b at the broadcast shape"}};
   schema.infer = [with_output](const OpView& op) -> StatusOr<std::vector<TensorDesc>> {
     OFL_RETURN_IF_ERROR(ExpectAllSameDType(op));
     if (with_output) OFL_RETURN_IF_ERROR(ExpectFloating(op, 0));
@@ -241,31 +221,35 @@ Status RegisterBinaryOps(OpRegistry& ops, KernelRegistry& kernels) {
       {"add", "y = a + b", PartialRule::kAllPartial, AddGrad, BinaryKernel<functors::Add>()},
       {"sub", "y = a - b", PartialRule::kAllPartial, SubGrad, BinaryKernel<functors::Sub>()},
       {"mul", "y = a * b", PartialRule::kEitherPartial, MulGrad, BinaryKernel<functors::Mul>()},
-      {"div", "y = a / b (integers: a zero divisor is an error)", PartialRule::kFirstPartial, DivGrad, DivKernel()},
+      {"div", "y = a / b (integers: a zero divisor is an error)", PartialRule::kFirstPartial, DivGrad,
+       DivKernel()},
       {"maximum", "y = max(a, b)", PartialRule::kNone,
        [](GradContext& ctx) { return PairGrad(ctx, "maximum_grad"); }, BinaryKernel<functors::Maximum>()},
       {"minimum", "y = min(a, b)", PartialRule::kNone,
        [](GradContext& ctx) { return PairGrad(ctx, "minimum_grad"); }, BinaryKernel<functors::Minimum>()},
-      {"pow", "y = a ^ b (floating point)", PartialRule::kNone, [](GradContext& ctx) { return PairGrad(ctx, "pow_grad", true); },
-       BinaryKernel<functors::Pow>(), true},
+      {"pow", "y = a ^ b (floating point)", PartialRule::kNone,
+       [](GradContext& ctx) { return PairGrad(ctx, "pow_grad", true); }, BinaryKernel<functors::Pow>(), true},
   };
   for (const Entry& entry : entries) {
-    OFL_RETURN_IF_ERROR(ops.Register(BinarySchema(entry.name, entry.doc, entry.rule, entry.grad, entry.floats_only)));
     OFL_RETURN_IF_ERROR(
-        kernels.RegisterForDTypes(entry.name, DeviceType::kCPU, entry.floats_only ? floats : numeric, entry.kernel));
+        ops.Register(BinarySchema(entry.name, entry.doc, entry.rule, entry.grad, entry.floats_only)));
+    OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes(entry.name, DeviceType::kCPU,
+                                                  entry.floats_only ? floats : numeric, entry.kernel));
   }
   const std::string select_doc = ": routes dy to the operand that won (ties split evenly)";
-  OFL_RETURN_IF_ERROR(ops.Register(PairGradSchema("maximum_grad", "backward of maximum" + select_doc, false)));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("maximum_grad", DeviceType::kCPU, numeric,
-                                                PairGradKernel<NumericTypes, SelectGradRule<true>>()));
-  OFL_RETURN_IF_ERROR(ops.Register(PairGradSchema("minimum_grad", "backward of minimum" + select_doc, false)));
-  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("minimum_grad", DeviceType::kCPU, numeric,
-                                                PairGradKernel<NumericTypes, SelectGradRule<false>>()));
-  OFL_RETURN_IF_ERROR(ops.Register(PairGradSchema(
-      "pow_grad", "backward of pow: da = dy b a^(b-1) (0 where b = 0), db = dy y log a (0 where a = 0, b >= 0)",
-      true)));
   OFL_RETURN_IF_ERROR(
-      kernels.RegisterForDTypes("pow_grad", DeviceType::kCPU, floats, PairGradKernel<FloatTypes, PowGradRule>()));
+      ops.Register(PairGradSchema("maximum_grad", "backward of maximum" + select_doc, false)));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("maximum_grad", DeviceType::kCPU, numeric,
+                                                PairGradKernel<NumericTypes, functors::SelectGrad<true>>()));
+  OFL_RETURN_IF_ERROR(
+      ops.Register(PairGradSchema("minimum_grad", "backward of minimum" + select_doc, false)));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("minimum_grad", DeviceType::kCPU, numeric,
+                                                PairGradKernel<NumericTypes, functors::SelectGrad<false>>()));
+  OFL_RETURN_IF_ERROR(ops.Register(PairGradSchema(
+      "pow_grad",
+      "backward of pow: da = dy b a^(b-1) (0 where b = 0), db = dy y log a (0 where a = 0, b >= 0)", true)));
+  OFL_RETURN_IF_ERROR(kernels.RegisterForDTypes("pow_grad", DeviceType::kCPU, floats,
+                                                PairGradKernel<FloatTypes, functors::PowGrad>()));
   return Status::Ok();
 }
 

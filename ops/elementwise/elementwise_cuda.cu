@@ -44,33 +44,9 @@ Status RunBinary(KernelContext& ctx) {
   });
 }
 
-// maximum_grad / minimum_grad: dy to the operand that won, split evenly on a
-// tie (integers: dy / 2 truncated, as on the CPU). Mirrors SelectGradRule of
-// binary_ops.cc.
-template <bool kMax>
-struct SelectGrad {
-  template <typename C>
-  __device__ __forceinline__ void operator()(C a, C b, C, C g, C& da, C& db) const {
-    const bool a_wins = kMax ? a > b : a < b;
-    const bool tie = a == b;
-    da = tie ? g / C(2) : (a_wins ? g : C(0));
-    db = tie ? g / C(2) : (a_wins ? C(0) : g);
-  }
-};
-
-// pow_grad: da = dy b a^(b-1) (0 where b = 0), db = dy y log a (0 where
-// a = 0 and b >= 0). Mirrors PowGradRule of binary_ops.cc through the shared
-// Pow and Log functors (which compute exactly std::pow and std::log there).
-struct PowGrad {
-  template <typename C>
-  __device__ __forceinline__ void operator()(C a, C b, C y, C g, C& da, C& db) const {
-    da = b == C(0) ? C(0) : g * b * functors::Pow{}(a, b - C(1));
-    db = (a == C(0) && b >= C(0)) ? C(0) : g * y * functors::Log{}(a);
-  }
-};
-
-// (a, b, [y,] dy) -> (da, db) at dy's shape; a and b are read through the
-// broadcast plan, y and dy (nullptr y: absent) element for element.
+// (a, b, [y,] dy) -> (da, db) at dy's shape through the pair-gradient rule
+// of functors.h (the CPU's): a and b are read through the broadcast plan, y
+// and dy (nullptr y: absent) element for element.
 template <typename I, typename Rule, typename D>
 __global__ void PairGradKernel(CudaBroadcastIndexing<2> plan, const D* a, const D* b, const D* y, const D* dy,
                                D* da, D* db) {
@@ -206,11 +182,11 @@ Status RegisterElementwiseCudaKernels(KernelRegistry& kernels) {
       RegisterCudaKernel(kernels, "minimum", NumericTypes{}, RunBinary<NumericTypes, functors::Minimum>));
   OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "pow", FloatTypes{}, RunBinary<FloatTypes, functors::Pow>));
   OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "maximum_grad", NumericTypes{},
-                                         RunPairGrad<NumericTypes, SelectGrad<true>>));
+                                         RunPairGrad<NumericTypes, functors::SelectGrad<true>>));
   OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "minimum_grad", NumericTypes{},
-                                         RunPairGrad<NumericTypes, SelectGrad<false>>));
+                                         RunPairGrad<NumericTypes, functors::SelectGrad<false>>));
   OFL_RETURN_IF_ERROR(
-      RegisterCudaKernel(kernels, "pow_grad", FloatTypes{}, RunPairGrad<FloatTypes, PowGrad>));
+      RegisterCudaKernel(kernels, "pow_grad", FloatTypes{}, RunPairGrad<FloatTypes, functors::PowGrad>));
 
   // Unary ops (unary_ops.cc: neg, abs, sign NumericTypes; the rest FloatTypes).
   OFL_RETURN_IF_ERROR(

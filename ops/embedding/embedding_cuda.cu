@@ -9,12 +9,12 @@
 // nothing; no access goes out of bounds.
 //
 // embedding_grad adds with atomics: f32 and f64 straight into dweight; f16
-// and bf16 into an f32 copy in the stream workspace, rounded once at the end
-// like the CPU's float buffer. When dweight is too large for the workspace,
-// f16 / bf16 fall back to __half / __nv_bfloat16 atomicAdd (sm_80+) on
-// dweight itself, which rounds after every addition (less accurate than the
-// CPU for rows hit many times). Atomic float sums are not bit-reproducible
-// from run to run.
+// and bf16 into f32 accumulators in the stream workspace, rounded once at
+// the end like the CPU's float buffer. A table larger than the workspace is
+// done in passes over slices of its rows, each pass scanning every index and
+// adding only the rows of its slice. Atomic float sums are not
+// bit-reproducible from run to run.
+#include <algorithm>
 #include <type_traits>
 #include <utility>
 
@@ -72,36 +72,48 @@ Status RunEmbedding(KernelContext& ctx) {
 }
 
 // dweight[v, :] += dy[n, :] for each n with indices[n] - offset == v in this piece.
-// kViaFloat: T is f16/bf16 and `accumulator` (f32, local_rows * width) takes
-// the sums, converted into dweight afterwards.
+// f16 / bf16: the table is summed in float, slice by slice of rows
+// [first, first + slice) where slice * width floats fit the workspace.
 template <typename D, typename L>
 Status LaunchEmbeddingGrad(const KernelContext& ctx, const CudaStream& stream, const L* indices, const D* dy,
                            D* dweight, int64_t count, int64_t local_rows, int64_t width, int64_t row_offset) {
   cudaStream_t native = stream.native();
-  const int64_t table = local_rows * width;
   constexpr bool kHalf = std::is_same_v<D, __half> || std::is_same_v<D, __nv_bfloat16>;
-  const size_t float_bytes = static_cast<size_t>(table) * sizeof(float);
-  const bool via_float = kHalf && float_bytes <= stream.workspace_bytes();
-  if (via_float) {
+  if constexpr (kHalf) {
+    const int64_t slice =
+        std::min<int64_t>(local_rows, static_cast<int64_t>(stream.workspace_bytes() / sizeof(float)) / width);
+    OFL_CHECK_OR_RETURN(slice > 0)
+        << "[" << ctx.op_name << "] cuda kernel: needs " << width * sizeof(float)
+        << " bytes of stream workspace for one float row of dweight, the stream has "
+        << stream.workspace_bytes();
     float* accumulator = static_cast<float*>(stream.workspace());
+    for (int64_t first = 0; first < local_rows; first += slice) {
+      const int64_t rows = std::min(slice, local_rows - first);
+      const int64_t begin = row_offset + first;  // logical rows [begin, begin + rows) this pass
+      OFL_RETURN_IF_ERROR(CudaStatus(
+          cudaMemsetAsync(accumulator, 0, static_cast<size_t>(rows * width) * sizeof(float), native),
+          "[" + ctx.op_name + "] memset"));
+      OFL_RETURN_IF_ERROR(CudaForEach(ctx, native, count * width, [=] __device__(int64_t i) {
+        const int64_t row = static_cast<int64_t>(indices[i / width]) - begin;
+        if (row < 0 || row >= rows) return;
+        atomicAdd(accumulator + row * width + i % width, ToCudaCompute<float>(dy[i]));
+      }));
+      D* out = dweight + first * width;
+      OFL_RETURN_IF_ERROR(CudaForEach(ctx, native, rows * width, [=] __device__(int64_t i) {
+        out[i] = FromCudaCompute<D>(accumulator[i]);
+      }));
+    }
+    return Status::Ok();
+  } else {
     OFL_RETURN_IF_ERROR(
-        CudaStatus(cudaMemsetAsync(accumulator, 0, float_bytes, native), "[" + ctx.op_name + "] memset"));
-    OFL_RETURN_IF_ERROR(CudaForEach(ctx, native, count * width, [=] __device__(int64_t i) {
+        CudaStatus(cudaMemsetAsync(dweight, 0, static_cast<size_t>(local_rows * width) * sizeof(D), native),
+                   "[" + ctx.op_name + "] memset"));
+    return CudaForEach(ctx, native, count * width, [=] __device__(int64_t i) {
       const int64_t row = static_cast<int64_t>(indices[i / width]) - row_offset;
       if (row < 0 || row >= local_rows) return;
-      atomicAdd(accumulator + row * width + i % width, ToCudaCompute<float>(dy[i]));
-    }));
-    return CudaForEach(ctx, native, table,
-                       [=] __device__(int64_t i) { dweight[i] = FromCudaCompute<D>(accumulator[i]); });
+      atomicAdd(dweight + row * width + i % width, dy[i]);
+    });
   }
-  OFL_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(dweight, 0, static_cast<size_t>(table) * sizeof(D), native),
-                                 "[" + ctx.op_name + "] memset"));
-  // f32 / f64 natively; f16 / bf16 (workspace too small) with 16-bit atomics.
-  return CudaForEach(ctx, native, count * width, [=] __device__(int64_t i) {
-    const int64_t row = static_cast<int64_t>(indices[i / width]) - row_offset;
-    if (row < 0 || row >= local_rows) return;
-    atomicAdd(dweight + row * width + i % width, dy[i]);
-  });
 }
 
 Status RunEmbeddingGrad(KernelContext& ctx) {

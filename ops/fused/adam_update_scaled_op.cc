@@ -6,7 +6,8 @@
 // Mirrors ops/optimizer/update_ops.cc: the product is rounded to the
 // parameter dtype as mul stores it (this file is built with
 // -ffp-contract=off so that no FMA skips the rounding), then the update runs
-// in double with adam_update's formula. Fused and unfused results agree to
+// in double with adam_update's formula (ops/optimizer/adam_math.h, which the
+// CUDA kernel shares: with contraction off both round every operation). Fused and unfused results agree to
 // the last ulp of the double arithmetic (the unfused loop may contract its
 // multiply-adds), so f32 results are equal or one ulp apart.
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "ops/common/infer_helpers.h"
 #include "ops/common/kernel_helpers.h"
 #include "ops/fused/fused.h"
+#include "ops/optimizer/adam_attrs.h"
 
 namespace ofl {
 
@@ -25,18 +27,6 @@ using UpdateTypes = TypeList<float, double>;
 
 // Input positions.
 constexpr int kParam = 0, kGrad = 1, kM = 2, kV = 3, kLearningRate = 4, kStep = 5, kGradScale = 6;
-
-Status CheckAttrRange(const OpView& op, const std::string& name, bool below_one) {
-  const double value = op.attrs.GetFloat(name);
-  if (below_one) {
-    OFL_CHECK_OR_RETURN(value >= 0 && value < 1)
-        << op.Who() << " attribute " << name << ": expected a value in [0, 1), got " << value;
-  } else {
-    OFL_CHECK_OR_RETURN(std::isfinite(value) && value >= 0)
-        << op.Who() << " attribute " << name << ": expected a finite value >= 0, got " << value;
-  }
-  return Status::Ok();
-}
 
 StatusOr<std::vector<TensorDesc>> InferAdamUpdateScaled(const OpView& op) {
   const DType dtype = op.in(kParam).dtype;
@@ -52,10 +42,7 @@ StatusOr<std::vector<TensorDesc>> InferAdamUpdateScaled(const OpView& op) {
   }
   OFL_RETURN_IF_ERROR(ExpectRank(op, kStep, 0));
   OFL_RETURN_IF_ERROR(ExpectDType(op, kStep, DType::kI64));
-  OFL_RETURN_IF_ERROR(CheckAttrRange(op, "beta1", true));
-  OFL_RETURN_IF_ERROR(CheckAttrRange(op, "beta2", true));
-  OFL_RETURN_IF_ERROR(CheckAttrRange(op, "epsilon", false));
-  OFL_RETURN_IF_ERROR(CheckAttrRange(op, "weight_decay", false));
+  OFL_RETURN_IF_ERROR(CheckAdamAttrs(op));
   return std::vector<TensorDesc>{};
 }
 
@@ -95,43 +82,30 @@ Status AdamUpdateScaledKernel(KernelContext& ctx) {
         << "[" << ctx.op_name << "] cpu kernel: expected input " << i << " to hold one element, got "
         << ctx.in(i).NumElements();
   }
-  const double beta1 = ctx.attr().GetFloat("beta1");
-  const double beta2 = ctx.attr().GetFloat("beta2");
-  const double epsilon = ctx.attr().GetFloat("epsilon");
-  const double weight_decay = ctx.attr().GetFloat("weight_decay");
-  const bool decoupled = ctx.attr().GetBool("decoupled_weight_decay");
   OFL_CHECK_OR_RETURN(ctx.in(kStep).dtype() == DType::kI64)
       << "[" << ctx.op_name << "] cpu kernel: expected step of dtype i64, got "
       << DTypeName(ctx.in(kStep).dtype());
   const int64_t step = ctx.in(kStep).As<int64_t>()[0];
   OFL_CHECK_OR_RETURN(step >= 1) << "[" << ctx.op_name << "] step: expected a 1-based step >= 1, got "
                                  << step;
-  const double correction1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double sqrt_correction2 = std::sqrt(1.0 - std::pow(beta2, static_cast<double>(step)));
+  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx.attr());
   return DispatchOr(ctx, UpdateTypes{}, ctx.in(kParam).dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* param = ctx.in(kParam).As<T>();
     const T* grad = ctx.in(kGrad).As<T>();
     T* m = ctx.in(kM).As<T>();
     T* v = ctx.in(kV).As<T>();
-    const double learning_rate = static_cast<double>(ctx.in(kLearningRate).As<T>()[0]);
     const T grad_scale = ctx.in(kGradScale).As<T>()[0];
-    const double step_size = learning_rate / correction1;
-    // AdamW shrinks the parameter before the step; Adam folds decay into g.
-    const double shrink = decoupled ? 1.0 - learning_rate * weight_decay : 1.0;
-    const double coupled_decay = decoupled ? 0.0 : weight_decay;
+    const AdamStepCoefficients coefficients =
+        AdamCoefficientsFor(hyper, static_cast<double>(ctx.in(kLearningRate).As<T>()[0]), step);
     ParallelFor(ctx.in(kParam).NumElements(), 1 << 14, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        const double p = param[i];
         // Rounded to T, as mul(grad, grad_scale) stores it.
         const T scaled = grad[i] * grad_scale;
-        const double g = static_cast<double>(scaled) + coupled_decay * p;
-        const double first = beta1 * static_cast<double>(m[i]) + (1 - beta1) * g;
-        const double second = beta2 * static_cast<double>(v[i]) + (1 - beta2) * g * g;
-        m[i] = static_cast<T>(first);
-        v[i] = static_cast<T>(second);
-        const double denominator = std::sqrt(second) / sqrt_correction2 + epsilon;
-        param[i] = static_cast<T>(p * shrink - step_size * first / denominator);
+        const AdamElement updated = AdamUpdateElement(hyper, coefficients, param[i], scaled, m[i], v[i]);
+        m[i] = static_cast<T>(updated.m);
+        v[i] = static_cast<T>(updated.v);
+        param[i] = static_cast<T>(updated.param);
       }
     });
   });

@@ -154,13 +154,6 @@ Status BiasAddGeluGrad(GradContext& ctx) {
 
 // ---- kernels --------------------------------------------------------------
 
-// x viewed as [outer, channels, inner] with bias along `channels`.
-struct BiasLayout {
-  int64_t channels = 1;
-  int64_t inner = 1;
-  int64_t count = 0;
-};
-
 // Calls fn(start, length, channel, per_element) for the runs of elements
 // [begin, end) that share one bias step: elements start + i add
 // bias[channel + i] when per_element (bias along the last axis), else
@@ -239,28 +232,9 @@ class BiasAddGeluKernel final : public Kernel {
 
   Status Compute(KernelContext& ctx) override {
     const int x_index = backward_ ? 1 : 0;
-    const int expected_inputs = backward_ ? 3 : 2;
-    OFL_CHECK_OR_RETURN(static_cast<int>(ctx.inputs.size()) == expected_inputs && ctx.outputs.size() == 1)
-        << "[" << ctx.op_name << "] cpu kernel: expected " << expected_inputs << " inputs and 1 output, got "
-        << ctx.inputs.size() << " and " << ctx.outputs.size();
+    OFL_ASSIGN_OR_RETURN(const BiasLayout layout, BiasGeluLayoutOf(ctx, backward_, "cpu"));
     const Blob& x = ctx.in(x_index);
     const Blob& bias = ctx.in(x_index + 1);
-    const Shape& shape = x.shape();
-    OFL_ASSIGN_OR_RETURN(int axis, NormalizeAxis("[" + ctx.op_name + "] attribute axis",
-                                                 ctx.attr().GetInt("axis"), shape.rank()));
-    // Works on physical pieces: the bias piece spans the x piece's extent
-    // along `axis` (whole bias, or the matching S(0) slice of it).
-    OFL_CHECK_OR_RETURN(bias.NumElements() == shape[axis])
-        << "[" << ctx.op_name << "] cpu kernel: expected a bias piece of " << shape[axis]
-        << " elements (x piece " << shape.ToString() << ", axis " << axis << "), got "
-        << bias.shape().ToString();
-    OFL_CHECK_OR_RETURN(!backward_ || ctx.in(0).NumElements() == x.NumElements())
-        << "[" << ctx.op_name << "] cpu kernel: expected a dy piece of " << x.NumElements()
-        << " elements, got " << ctx.in(0).shape().ToString();
-    BiasLayout layout;
-    layout.channels = shape[axis];
-    for (int k = axis + 1; k < shape.rank(); ++k) layout.inner *= shape[k];
-    layout.count = x.NumElements();
     // Empty pieces (uneven splits) never reach oneDNN, which rejects zero dims.
     if (layout.count == 0) return Status::Ok();
     const bool tanh_form = UsesTanh(ctx.attr());
@@ -396,6 +370,33 @@ std::vector<AttrDef> Attrs() {
 }
 
 }  // namespace
+
+StatusOr<BiasLayout> BiasGeluLayoutOf(const KernelContext& ctx, bool backward, const char* device) {
+  const int x_index = backward ? 1 : 0;
+  const int expected_inputs = backward ? 3 : 2;
+  OFL_CHECK_OR_RETURN(static_cast<int>(ctx.inputs.size()) == expected_inputs && ctx.outputs.size() == 1)
+      << "[" << ctx.op_name << "] " << device << " kernel: expected " << expected_inputs
+      << " inputs and 1 output, got " << ctx.inputs.size() << " and " << ctx.outputs.size();
+  const Blob& x = ctx.in(x_index);
+  const Blob& bias = ctx.in(x_index + 1);
+  const Shape& shape = x.shape();
+  OFL_ASSIGN_OR_RETURN(int axis, NormalizeAxis("[" + ctx.op_name + "] attribute axis",
+                                               ctx.attr().GetInt("axis"), shape.rank()));
+  // Works on physical pieces: the bias piece spans the x piece's extent
+  // along `axis` (whole bias, or the matching S(0) slice of it).
+  OFL_CHECK_OR_RETURN(bias.NumElements() == shape[axis])
+      << "[" << ctx.op_name << "] " << device << " kernel: expected a bias piece of " << shape[axis]
+      << " elements (x piece " << shape.ToString() << ", axis " << axis << "), got "
+      << bias.shape().ToString();
+  OFL_CHECK_OR_RETURN(!backward || ctx.in(0).NumElements() == x.NumElements())
+      << "[" << ctx.op_name << "] " << device << " kernel: expected a dy piece of " << x.NumElements()
+      << " elements, got " << ctx.in(0).shape().ToString();
+  BiasLayout layout;
+  layout.channels = shape[axis];
+  for (int k = axis + 1; k < shape.rank(); ++k) layout.inner *= shape[k];
+  layout.count = x.NumElements();
+  return layout;
+}
 
 Status RegisterBiasAddGeluOps(OpRegistry& ops, KernelRegistry& kernels) {
   const std::vector<DType> floats = DTypesOf(FloatTypes{});

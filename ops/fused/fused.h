@@ -39,6 +39,20 @@ Status RegisterAdamUpdateScaledOp(OpRegistry& ops, KernelRegistry& kernels);
 /// add_layer_norm (add_layer_norm_op.cc).
 Status RegisterAddLayerNormOp(OpRegistry& ops, KernelRegistry& kernels);
 
+/// x of bias_add_gelu(_grad) viewed as [outer, channels, inner], with bias
+/// along `channels`; count = outer * channels * inner elements.
+struct BiasLayout {
+  int64_t channels = 1;
+  int64_t inner = 1;
+  int64_t count = 0;
+};
+
+/// Checks the pieces of a bias_add_gelu (backward: bias_add_gelu_grad)
+/// kernel call, inputs (x, bias) or (dy, x, bias), as the CPU and CUDA
+/// kernels both need them, and returns x's layout. `device` ("cpu", "cuda")
+/// names the kernel in errors.
+StatusOr<BiasLayout> BiasGeluLayoutOf(const KernelContext& ctx, bool backward, const char* device);
+
 /// The CUDA kernel of add_layer_norm (add_layer_norm_cuda.cu, CUDA builds
 /// only; called by RegisterFusedCudaKernels).
 Status RegisterAddLayerNormCudaKernel(KernelRegistry& kernels);

@@ -11,11 +11,10 @@
 // the pointers are 16-byte aligned, x, dy and out move in 16-byte packs.
 //
 // adam_update_scaled mirrors adam_update_scaled_op.cc, which is compiled
-// with -ffp-contract=off: every multiply, add, divide and square root here
-// is an explicit round-to-nearest intrinsic (__fmul_rn, __dmul_rn,
-// __dadd_rn, ...), which nvcc never contracts into an FMA, so grad *
-// grad_scale is rounded to the parameter dtype as mul stores it and the
-// double update rounds at the same steps as the CPU loop.
+// with -ffp-contract=off: both run the shared Adam math of
+// ops/optimizer/adam_math.h (explicit round-to-nearest intrinsics on the
+// device, which nvcc never contracts into an FMA), and grad * grad_scale is
+// one __fmul_rn / __dmul_rn, rounded to the parameter dtype as mul stores it.
 #include <cstdint>
 #include <type_traits>
 
@@ -23,6 +22,7 @@
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise/functors.h"
 #include "ops/fused/fused.h"
+#include "ops/optimizer/adam_attrs.h"
 
 namespace ofl {
 
@@ -144,28 +144,12 @@ void LaunchBiasGelu(cudaStream_t stream, int64_t count, int64_t channels, int64_
 // Inputs: forward (x, bias), backward (dy, x, bias); one output.
 template <bool kBackward>
 Status BiasAddGeluCuda(KernelContext& ctx) {
-  const int x_index = kBackward ? 1 : 0;
-  const size_t expected_inputs = kBackward ? 3 : 2;
-  OFL_CHECK_OR_RETURN(ctx.inputs.size() == expected_inputs && ctx.outputs.size() == 1)
-      << "[" << ctx.op_name << "] cuda kernel: expected " << expected_inputs << " inputs and 1 output, got "
-      << ctx.inputs.size() << " and " << ctx.outputs.size();
-  const Blob& x = ctx.in(x_index);
-  const Blob& bias = ctx.in(x_index + 1);
-  const Shape& shape = x.shape();
-  OFL_ASSIGN_OR_RETURN(int axis, NormalizeAxis("[" + ctx.op_name + "] attribute axis",
-                                               ctx.attr().GetInt("axis"), shape.rank()));
-  // Physical pieces: the bias piece spans the x piece's extent along axis.
-  OFL_CHECK_OR_RETURN(bias.NumElements() == shape[axis])
-      << "[" << ctx.op_name << "] cuda kernel: expected a bias piece of " << shape[axis]
-      << " elements (x piece " << shape.ToString() << ", axis " << axis << "), got "
-      << bias.shape().ToString();
-  OFL_CHECK_OR_RETURN(!kBackward || ctx.in(0).NumElements() == x.NumElements())
-      << "[" << ctx.op_name << "] cuda kernel: expected a dy piece of " << x.NumElements()
-      << " elements, got " << ctx.in(0).shape().ToString();
-  const int64_t count = x.NumElements();
-  const int64_t channels = shape[axis];
-  int64_t inner = 1;
-  for (int k = axis + 1; k < shape.rank(); ++k) inner *= shape[k];
+  OFL_ASSIGN_OR_RETURN(const BiasLayout layout, BiasGeluLayoutOf(ctx, kBackward, "cuda"));
+  const Blob& x = ctx.in(kBackward ? 1 : 0);
+  const Blob& bias = ctx.in(kBackward ? 2 : 1);
+  const int64_t count = layout.count;
+  const int64_t channels = layout.channels;
+  const int64_t inner = layout.inner;
   const bool tanh_form = ctx.attr().GetString("approximate") == "tanh";
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   if (count == 0) return Status::Ok();
@@ -194,47 +178,32 @@ constexpr int kParam = 0, kGrad = 1, kM = 2, kV = 3, kLearningRate = 4, kStep = 
 __device__ __forceinline__ float RoundedProduct(float a, float b) { return __fmul_rn(a, b); }
 __device__ __forceinline__ double RoundedProduct(double a, double b) { return __dmul_rn(a, b); }
 
-struct AdamAttrs {
-  double beta1, beta2, epsilon, weight_decay;
-  bool decoupled;
-};
-
-/// The CPU loop of adam_update_scaled_op.cc, operation for operation. The
-/// [] inputs (learning_rate, step, grad_scale) are device memory and are
-/// read here. The CPU kernel rejects step < 1 with an error, which the GPU
-/// cannot report cheaply: this kernel then skips the update (writes
-/// nothing), so a bad step leaves param, m and v unchanged.
+/// The CPU loop of adam_update_scaled_op.cc: the product rounded to T, then
+/// the shared Adam math of ops/optimizer/adam_math.h. The [] inputs
+/// (learning_rate, step, grad_scale) are device memory and are read here.
+/// The CPU kernel rejects step < 1 with an error, which the GPU cannot
+/// report cheaply: this kernel then skips the update (writes nothing), so a
+/// bad step leaves param, m and v unchanged.
 template <typename T>
 __global__ void AdamUpdateScaledKernel(int64_t count, T* param, const T* grad, T* m, T* v,
                                        const T* learning_rate_in, const int64_t* step_in,
-                                       const T* grad_scale_in, AdamAttrs attrs) {
+                                       const T* grad_scale_in, AdamHyperparameters hyper) {
   const int64_t step = *step_in;
   if (step < 1) return;
-  const double learning_rate = static_cast<double>(*learning_rate_in);
-  const T grad_scale = *grad_scale_in;
   // Per thread, as the CPU computes them once per call (device pow may
   // differ from the host's in the last ulp).
-  const double correction1 = __dsub_rn(1.0, pow(attrs.beta1, static_cast<double>(step)));
-  const double sqrt_correction2 = __dsqrt_rn(__dsub_rn(1.0, pow(attrs.beta2, static_cast<double>(step))));
-  const double step_size = __ddiv_rn(learning_rate, correction1);
-  // AdamW shrinks the parameter before the step; Adam folds decay into g.
-  const double shrink = attrs.decoupled ? __dsub_rn(1.0, __dmul_rn(learning_rate, attrs.weight_decay)) : 1.0;
-  const double coupled_decay = attrs.decoupled ? 0.0 : attrs.weight_decay;
-  const double keep1 = __dsub_rn(1.0, attrs.beta1);
-  const double keep2 = __dsub_rn(1.0, attrs.beta2);
+  const AdamStepCoefficients coefficients =
+      AdamCoefficientsFor(hyper, static_cast<double>(*learning_rate_in), step);
+  const T grad_scale = *grad_scale_in;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const double p = static_cast<double>(param[i]);
     const T scaled = RoundedProduct(grad[i], grad_scale);
-    const double g = __dadd_rn(static_cast<double>(scaled), __dmul_rn(coupled_decay, p));
-    const double first = __dadd_rn(__dmul_rn(attrs.beta1, static_cast<double>(m[i])), __dmul_rn(keep1, g));
-    const double second =
-        __dadd_rn(__dmul_rn(attrs.beta2, static_cast<double>(v[i])), __dmul_rn(__dmul_rn(keep2, g), g));
-    m[i] = static_cast<T>(first);
-    v[i] = static_cast<T>(second);
-    const double denominator = __dadd_rn(__ddiv_rn(__dsqrt_rn(second), sqrt_correction2), attrs.epsilon);
-    param[i] =
-        static_cast<T>(__dsub_rn(__dmul_rn(p, shrink), __ddiv_rn(__dmul_rn(step_size, first), denominator)));
+    const AdamElement updated =
+        AdamUpdateElement(hyper, coefficients, static_cast<double>(param[i]), static_cast<double>(scaled),
+                          static_cast<double>(m[i]), static_cast<double>(v[i]));
+    m[i] = static_cast<T>(updated.m);
+    v[i] = static_cast<T>(updated.v);
+    param[i] = static_cast<T>(updated.param);
   }
 }
 
@@ -255,19 +224,14 @@ Status AdamUpdateScaledCuda(KernelContext& ctx) {
   OFL_CHECK_OR_RETURN(ctx.in(kStep).dtype() == DType::kI64)
       << "[" << ctx.op_name << "] cuda kernel: expected step of dtype i64, got "
       << DTypeName(ctx.in(kStep).dtype());
-  AdamAttrs attrs;
-  attrs.beta1 = ctx.attr().GetFloat("beta1");
-  attrs.beta2 = ctx.attr().GetFloat("beta2");
-  attrs.epsilon = ctx.attr().GetFloat("epsilon");
-  attrs.weight_decay = ctx.attr().GetFloat("weight_decay");
-  attrs.decoupled = ctx.attr().GetBool("decoupled_weight_decay");
+  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx.attr());
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   if (count == 0) return Status::Ok();
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, UpdateTypes{}, ctx.in(kParam).dtype(), [&](auto tag) {
     using T = decltype(tag);
     AdamUpdateScaledKernel<T><<<CudaGridFor(count), kCudaBlock, 0, stream->native()>>>(
         count, ctx.in(kParam).As<T>(), ctx.in(kGrad).As<T>(), ctx.in(kM).As<T>(), ctx.in(kV).As<T>(),
-        ctx.in(kLearningRate).As<T>(), ctx.in(kStep).As<int64_t>(), ctx.in(kGradScale).As<T>(), attrs);
+        ctx.in(kLearningRate).As<T>(), ctx.in(kStep).As<int64_t>(), ctx.in(kGradScale).As<T>(), hyper);
   }));
   return CudaLaunchStatus(ctx);
 }

@@ -1,38 +1,19 @@
 // cast: y = x converted to another dtype, element by element.
-#include <limits>
-#include <type_traits>
-
 #include "oneflow_like/parallel.h"
 #include "ops/common/grad_helpers.h"
+#include "ops/elementwise/functors.h"
 #include "ops/layout/layout_internal.h"
 
 namespace ofl {
 
 namespace {
 
-// One element from `From` to `To`: 16-bit floats go through float, bool is
-// `value != 0`, integers from floats truncate toward zero and saturate at
-// the target's range, NaN becomes 0 (a plain C++ conversion of an
-// out-of-range float is undefined behaviour). Integer to narrower integer
-// wraps modulo 2^bits, as in C++ and NumPy.
+// One element from `From` to `To` by the rule of functors::CastValue
+// (shared with the CUDA kernel), between the compute types: 16-bit floats
+// are read as float and written from float.
 template <typename To, typename From>
 To Convert(From value) {
-  using Wide =
-      std::conditional_t<std::is_same_v<From, Float16> || std::is_same_v<From, BFloat16>, float, From>;
-  const Wide wide = static_cast<Wide>(value);
-  if constexpr (std::is_same_v<To, bool>) {
-    return wide != Wide(0);
-  } else if constexpr (std::is_same_v<To, Float16> || std::is_same_v<To, BFloat16>) {
-    return To(static_cast<float>(wide));
-  } else if constexpr (std::is_floating_point_v<Wide> && std::is_integral_v<To>) {
-    if (wide != wide) return To(0);
-    if (wide <= static_cast<Wide>(std::numeric_limits<To>::min())) return std::numeric_limits<To>::min();
-    // max() may not be exactly representable in Wide (int64 in float): compare with >=.
-    if (wide >= static_cast<Wide>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-    return static_cast<To>(wide);
-  } else {
-    return static_cast<To>(wide);
-  }
+  return To(functors::CastValue<ComputeType<To>>(static_cast<ComputeType<From>>(value)));
 }
 
 Status RunCast(KernelContext& ctx) {

@@ -10,6 +10,25 @@
 
 namespace ofl {
 
+StatusOr<int> JoinAxis(const KernelContext& ctx, const std::string& backend, const Blob& whole,
+                       const std::vector<const Blob*>& parts) {
+  OFL_ASSIGN_OR_RETURN(const int axis, NormalizeAxis("[" + ctx.op_name + "] attribute axis",
+                                                     ctx.attr().GetInt("axis"), whole.shape().rank()));
+  int64_t total = 0;
+  bool valid = true;
+  for (const Blob* part : parts) {
+    valid &= part->shape().rank() == whole.shape().rank() && part->dtype() == whole.dtype();
+    for (int k = 0; valid && k < whole.shape().rank(); ++k) {
+      valid &= k == axis || part->shape()[k] == whole.shape()[k];
+    }
+    if (valid) total += part->shape()[axis];
+  }
+  OFL_CHECK_OR_RETURN(valid && total == whole.shape()[axis])
+      << "[" << ctx.op_name << "] " << backend << " kernel: expected pieces that join along axis " << axis
+      << " into " << whole.shape().ToString() << ", got other pieces";
+  return axis;
+}
+
 namespace {
 
 std::vector<SbpSignature> JoinSignatures(int num_inputs, int num_outputs, int rank, int axis, DType dtype,
@@ -41,23 +60,6 @@ std::pair<int64_t, int64_t> OuterInner(const Shape& shape, int axis) {
   return {outer, inner};
 }
 
-// Checks that every part has `whole`'s extents except along `axis`, where
-// they add up; the error names the op.
-Status CheckParts(const KernelContext& ctx, const Shape& whole, const std::vector<const Blob*>& parts,
-                  int axis) {
-  int64_t total = 0;
-  bool valid = true;
-  for (const Blob* part : parts) {
-    valid &= part->shape().rank() == whole.rank() && part->dtype() == parts[0]->dtype();
-    for (int k = 0; valid && k < whole.rank(); ++k) valid &= k == axis || part->shape()[k] == whole[k];
-    if (valid) total += part->shape()[axis];
-  }
-  OFL_CHECK_OR_RETURN(valid && total == whole[axis])
-      << "[" << ctx.op_name << "] cpu kernel: expected pieces that join along axis " << axis << " into "
-      << whole.ToString() << ", got other pieces";
-  return Status::Ok();
-}
-
 // Copies between the whole tensor and its parts along `axis`: joins the
 // parts into `whole` (concat) or cuts `whole` into them (split).
 void JoinOrCut(void* whole, const Shape& whole_shape, const std::vector<const Blob*>& parts, int axis,
@@ -83,26 +85,20 @@ void JoinOrCut(void* whole, const Shape& whole_shape, const std::vector<const Bl
   });
 }
 
-StatusOr<int> KernelAxis(const KernelContext& ctx, int rank) {
-  return NormalizeAxis("[" + ctx.op_name + "] attribute axis", ctx.attr().GetInt("axis"), rank);
-}
-
 Status RunConcat(KernelContext& ctx) {
   const Blob& y = ctx.out(0);
-  OFL_ASSIGN_OR_RETURN(int axis, KernelAxis(ctx, y.shape().rank()));
   std::vector<const Blob*> parts;
   for (const TensorArg& input : ctx.inputs) parts.push_back(&input.blob);
-  OFL_RETURN_IF_ERROR(CheckParts(ctx, y.shape(), parts, axis));
+  OFL_ASSIGN_OR_RETURN(const int axis, JoinAxis(ctx, "cpu", y, parts));
   JoinOrCut(y.data, y.shape(), parts, axis, SizeOf(y.dtype()), /*join=*/true);
   return Status::Ok();
 }
 
 Status RunSplit(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
-  OFL_ASSIGN_OR_RETURN(int axis, KernelAxis(ctx, x.shape().rank()));
   std::vector<const Blob*> parts;
   for (const TensorArg& output : ctx.outputs) parts.push_back(&output.blob);
-  OFL_RETURN_IF_ERROR(CheckParts(ctx, x.shape(), parts, axis));
+  OFL_ASSIGN_OR_RETURN(const int axis, JoinAxis(ctx, "cpu", x, parts));
   JoinOrCut(x.data, x.shape(), parts, axis, SizeOf(x.dtype()), /*join=*/false);
   return Status::Ok();
 }

@@ -14,29 +14,11 @@
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise/cuda_elementwise.cuh"
 #include "ops/elementwise/functors.h"
+#include "ops/layout/layout_internal.h"
 
 namespace ofl {
 
 namespace {
-
-/// Calls fn(U{}) with the unsigned type of `dtype`'s element size and
-/// returns its status (DispatchByElementSize of layout_internal.h, for
-/// functions that return a Status).
-template <typename Fn>
-Status DispatchBySize(const KernelContext& ctx, DType dtype, Fn&& fn) {
-  switch (SizeOf(dtype)) {
-    case 1:
-      return fn(uint8_t{});
-    case 2:
-      return fn(uint16_t{});
-    case 4:
-      return fn(uint32_t{});
-    case 8:
-      return fn(uint64_t{});
-    default:
-      return UnsupportedCudaDType(ctx, dtype);
-  }
-}
 
 Status CopyBytesAsync(const KernelContext& ctx, cudaStream_t stream, void* dst, const void* src,
                       size_t bytes) {
@@ -69,7 +51,7 @@ Status RunBroadcastTo(KernelContext& ctx) {
   const Shape* const inputs[1] = {&x.shape()};
   OFL_ASSIGN_OR_RETURN(CudaBroadcastIndexing<1> plan, CudaBroadcastPlan<1>(ctx, y.shape(), inputs));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  return DispatchBySize(ctx, x.dtype(), [&](auto tag) {
+  return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
     return CudaBroadcastMapRaw(ctx, stream->native(), plan, CudaIdentity{}, y.As<U>(), x.As<U>());
   });
@@ -77,31 +59,16 @@ Status RunBroadcastTo(KernelContext& ctx) {
 
 // ---- cast ------------------------------------------------------------------------
 
-template <typename T>
-constexpr bool kIsHalfLike = std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
-
-// One element from host type From to host type To, on stored elements;
-// Convert of cast_op.cc step for step: 16-bit floats go through float, bool
-// is value != 0 (NaN too), float -> integer maps NaN to 0, saturates at the
-// target's range and truncates toward zero, integer -> narrower integer wraps.
+// One element from host type From to host type To, on stored elements: the
+// rule of functors::CastValue between the compute types, as Convert of
+// cast_op.cc (16-bit floats are read as float and written from float).
 template <typename To, typename From>
 struct CastElement {
   __device__ __forceinline__ CudaStorage<To> operator()(CudaStorage<From> value) const {
-    using Wide = std::conditional_t<kIsHalfLike<From>, float, From>;
-    const Wide wide = ToCudaCompute<Wide>(value);
-    if constexpr (std::is_same_v<To, bool>) {
-      return wide != Wide(0);
-    } else if constexpr (kIsHalfLike<To>) {
-      return FromCudaCompute<CudaStorage<To>>(static_cast<float>(wide));
-    } else if constexpr (std::is_floating_point_v<Wide> && std::is_integral_v<To>) {
-      if (wide != wide) return To(0);
-      if (wide <= static_cast<Wide>(std::numeric_limits<To>::min())) return std::numeric_limits<To>::min();
-      // max() may not be exactly representable in Wide (int64 in float): compare with >=.
-      if (wide >= static_cast<Wide>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-      return static_cast<To>(wide);
-    } else {
-      return static_cast<To>(wide);
-    }
+    using ToCompute = CudaCompute<CudaStorage<To>>;
+    using FromCompute = CudaCompute<CudaStorage<From>>;
+    return FromCudaCompute<CudaStorage<To>>(
+        functors::CastValue<ToCompute>(ToCudaCompute<FromCompute>(value)));
   }
 };
 
@@ -127,27 +94,6 @@ Status RunCast(KernelContext& ctx) {
 }
 
 // ---- concat, split ------------------------------------------------------------------
-
-StatusOr<int> KernelAxis(const KernelContext& ctx, int rank) {
-  return NormalizeAxis("[" + ctx.op_name + "] attribute axis", ctx.attr().GetInt("axis"), rank);
-}
-
-// Every part has `whole`'s extents except along `axis`, where they add up.
-Status CheckParts(const KernelContext& ctx, const Blob& whole, const std::vector<const Blob*>& parts,
-                  int axis) {
-  int64_t total = 0;
-  bool valid = true;
-  for (const Blob* part : parts) {
-    valid &= part->shape().rank() == whole.shape().rank() && part->dtype() == whole.dtype();
-    for (int k = 0; valid && k < whole.shape().rank(); ++k)
-      valid &= k == axis || part->shape()[k] == whole.shape()[k];
-    if (valid) total += part->shape()[axis];
-  }
-  OFL_CHECK_OR_RETURN(valid && total == whole.shape()[axis])
-      << "[" << ctx.op_name << "] cuda kernel: expected pieces that join along axis " << axis << " into "
-      << whole.shape().ToString() << ", got other pieces";
-  return Status::Ok();
-}
 
 // Seen as [outer, extent along axis, inner], part p is a block of
 // outer rows of block_bytes[p] at byte column sum(block_bytes[<p]) of the
@@ -178,83 +124,23 @@ Status JoinOrCut(const KernelContext& ctx, cudaStream_t stream, const Blob& whol
 
 Status RunConcat(KernelContext& ctx) {
   const Blob& y = ctx.out(0);
-  OFL_ASSIGN_OR_RETURN(int axis, KernelAxis(ctx, y.shape().rank()));
   std::vector<const Blob*> parts;
   for (const TensorArg& input : ctx.inputs) parts.push_back(&input.blob);
-  OFL_RETURN_IF_ERROR(CheckParts(ctx, y, parts, axis));
+  OFL_ASSIGN_OR_RETURN(const int axis, JoinAxis(ctx, "cuda", y, parts));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   return JoinOrCut(ctx, stream->native(), y, parts, axis, /*join=*/true);
 }
 
 Status RunSplit(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
-  OFL_ASSIGN_OR_RETURN(int axis, KernelAxis(ctx, x.shape().rank()));
   std::vector<const Blob*> parts;
   for (const TensorArg& output : ctx.outputs) parts.push_back(&output.blob);
-  OFL_RETURN_IF_ERROR(CheckParts(ctx, x, parts, axis));
+  OFL_ASSIGN_OR_RETURN(const int axis, JoinAxis(ctx, "cuda", x, parts));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   return JoinOrCut(ctx, stream->native(), x, parts, axis, /*join=*/false);
 }
 
 // ---- slice, slice_grad ------------------------------------------------------------
-
-// The resolved slice of one axis (ResolveSlice of slice_ops.cc): elements
-// first, first + step, ... (count of them); whole: the axis is untouched.
-struct AxisSlice {
-  int64_t first = 0;
-  int64_t step = 1;
-  int64_t count = 0;
-  bool whole = false;
-};
-
-StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shape& shape,
-                                              const AttrMap& attrs) {
-  const std::vector<int64_t>& start = attrs.GetInts("start");
-  const std::vector<int64_t>& stop = attrs.GetInts("stop");
-  const std::vector<int64_t>& step = attrs.GetInts("step");
-  const size_t rank = static_cast<size_t>(shape.rank());
-  OFL_CHECK_OR_RETURN(start.size() == rank && stop.size() == rank && (step.empty() || step.size() == rank))
-      << who << " attributes start/stop/step: expected " << rank << " entries each (one per axis of "
-      << shape.ToString() << "; step may be empty), got " << start.size() << ", " << stop.size() << ", "
-      << step.size();
-  std::vector<AxisSlice> result(rank);
-  for (size_t axis = 0; axis < rank; ++axis) {
-    const int64_t dim = shape[static_cast<int>(axis)];
-    const int64_t stride = step.empty() ? 1 : step[axis];
-    OFL_CHECK_OR_RETURN(stride > 0) << who << " attribute step: expected steps > 0, got " << stride
-                                    << " on axis " << axis;
-    auto clamp = [dim](int64_t index) {
-      return std::clamp<int64_t>(index < 0 ? index + dim : index, 0, dim);
-    };
-    const int64_t begin = clamp(start[axis]);
-    const int64_t end = clamp(stop[axis]);
-    AxisSlice& slice = result[axis];
-    slice.first = begin;
-    slice.step = stride;
-    slice.count = end > begin ? (end - begin - 1) / stride + 1 : 0;
-    slice.whole = begin == 0 && end == dim && stride == 1;
-  }
-  return result;
-}
-
-// The slices as seen by a piece (PieceSlices of slice_ops.cc): only
-// untouched axes may be split, and there both pieces are the same range.
-StatusOr<std::vector<AxisSlice>> PieceSlices(const KernelContext& ctx, const Shape& logical_full,
-                                             const Shape& full_piece, const Shape& part_piece) {
-  OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
-                       ResolveSlice("[" + ctx.op_name + "]", logical_full, ctx.attr()));
-  bool valid = full_piece.rank() == logical_full.rank() && part_piece.rank() == logical_full.rank();
-  for (int axis = 0; valid && axis < logical_full.rank(); ++axis) {
-    valid = slices[axis].whole
-                ? full_piece[axis] == part_piece[axis]
-                : (full_piece[axis] == logical_full[axis] && part_piece[axis] == slices[axis].count);
-  }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name
-                             << "] cuda kernel: expected pieces split only along unsliced axes, "
-                             << "got " << full_piece.ToString() << " and " << part_piece.ToString() << " of "
-                             << logical_full.ToString();
-  return slices;
-}
 
 // Element j of the part along each axis is element first + step * j of the
 // full piece: the part's extents, the full piece's strides times the steps,
@@ -291,10 +177,10 @@ Status RunSlice(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
   OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
-                       PieceSlices(ctx, ctx.inputs[0].logical_shape, x.shape(), y.shape()));
+                       PieceSlices(ctx, "cuda", ctx.inputs[0].logical_shape, x.shape(), y.shape()));
   OFL_ASSIGN_OR_RETURN(SliceIndexing indexing, SlicePlan(ctx, x.shape(), y.shape(), slices));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  return DispatchBySize(ctx, x.dtype(), [&](auto tag) {
+  return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
     return CudaBroadcastMapRaw(ctx, stream->native(), indexing.plan, CudaIdentity{}, y.As<U>(),
                                x.As<U>() + indexing.base);
@@ -305,7 +191,7 @@ Status RunSliceGrad(KernelContext& ctx) {
   const Blob& dy = ctx.in(0);
   const Blob& dx = ctx.out(0);
   OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
-                       PieceSlices(ctx, ctx.attr().GetShape("shape"), dx.shape(), dy.shape()));
+                       PieceSlices(ctx, "cuda", ctx.attr().GetShape("shape"), dx.shape(), dy.shape()));
   OFL_ASSIGN_OR_RETURN(SliceIndexing indexing, SlicePlan(ctx, dx.shape(), dy.shape(), slices));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   if (dx.ByteSize() > 0) {  // zero bits are zero in every dtype
@@ -313,7 +199,7 @@ Status RunSliceGrad(KernelContext& ctx) {
                                    "[" + ctx.op_name + "] cudaMemsetAsync"));
   }
   if (indexing.plan.count == 0) return Status::Ok();
-  return DispatchBySize(ctx, dx.dtype(), [&](auto tag) {
+  return DispatchByElementSize(ctx, dx.dtype(), [&](auto tag) {
     using U = decltype(tag);
     const unsigned int grid = CudaGridFor(indexing.plan.count);
     U* full = dx.As<U>() + indexing.base;
@@ -328,51 +214,6 @@ Status RunSliceGrad(KernelContext& ctx) {
 }
 
 // ---- transpose ------------------------------------------------------------------
-
-// The simplified problem (Simplify of transpose_ops.cc): x has extents
-// `dims`; y axis k is x axis perm[k]. Extent-1 axes are dropped and runs of
-// y axes that are consecutive x axes merged.
-struct TransposePlan {
-  std::vector<int64_t> dims;
-  std::vector<int> perm;
-};
-
-TransposePlan Simplify(const Shape& shape, const std::vector<int>& perm) {
-  std::vector<int> new_index(shape.rank(), -1);
-  std::vector<int64_t> dims;
-  for (int axis = 0; axis < shape.rank(); ++axis) {
-    if (shape[axis] == 1) continue;
-    new_index[axis] = static_cast<int>(dims.size());
-    dims.push_back(shape[axis]);
-  }
-  std::vector<int> kept;
-  for (int axis : perm) {
-    if (new_index[axis] >= 0) kept.push_back(new_index[axis]);
-  }
-  struct Group {
-    int first;  // first x axis of the run
-    int64_t extent;
-  };
-  std::vector<Group> groups;  // in y order
-  for (size_t k = 0; k < kept.size(); ++k) {
-    if (k > 0 && kept[k] == kept[k - 1] + 1) {
-      groups.back().extent *= dims[kept[k]];
-    } else {
-      groups.push_back(Group{kept[k], dims[kept[k]]});
-    }
-  }
-  std::vector<int> by_input(groups.size());
-  for (size_t g = 0; g < groups.size(); ++g) by_input[g] = static_cast<int>(g);
-  std::sort(by_input.begin(), by_input.end(),
-            [&](int a, int b) { return groups[a].first < groups[b].first; });
-  TransposePlan plan;
-  plan.perm.resize(groups.size());
-  for (size_t position = 0; position < by_input.size(); ++position) {
-    plan.dims.push_back(groups[by_input[position]].extent);
-    plan.perm[by_input[position]] = static_cast<int>(position);
-  }
-  return plan;
-}
 
 constexpr int kTile = 32;
 constexpr int kTileRows = 8;  // threads per tile column: a 32 x 8 block moves a 32 x 32 tile
@@ -412,22 +253,11 @@ __global__ void BatchedTransposeKernel(const U* in, U* out, int64_t batch, int64
 Status RunTranspose(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
-  const std::vector<int64_t>& given = ctx.attr().GetInts("perm");
-  const int rank = x.shape().rank();
-  std::vector<int> perm;
-  for (int64_t axis : given) perm.push_back(static_cast<int>(axis < 0 ? axis + rank : axis));
-  bool valid = static_cast<int>(perm.size()) == rank && y.shape().rank() == rank && x.dtype() == y.dtype();
-  std::vector<bool> seen(rank, false);
-  for (int k = 0; valid && k < rank; ++k) {
-    valid = perm[k] >= 0 && perm[k] < rank && !seen[perm[k]] && y.shape()[k] == x.shape()[perm[k]];
-    if (valid) seen[perm[k]] = true;
-  }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] cuda kernel: expected an output piece of x's piece "
-                             << x.shape().ToString() << " permuted, got " << y.shape().ToString();
+  OFL_ASSIGN_OR_RETURN(const std::vector<int> perm, PiecePerm(ctx, "cuda"));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   const int64_t count = x.NumElements();
   if (count == 0) return Status::Ok();
-  const TransposePlan plan = Simplify(x.shape(), perm);
+  const TransposePlan plan = SimplifyTranspose(x.shape(), perm);
   const int simple_rank = static_cast<int>(plan.dims.size());
   if (simple_rank <= 1) return CopyBytesAsync(ctx, stream->native(), y.data, x.data, x.ByteSize());
   bool batch_identity = true;
@@ -439,7 +269,7 @@ Status RunTranspose(KernelContext& ctx) {
     const int64_t batch = count / (rows * cols);
     const int64_t tiles = batch * ((rows + kTile - 1) / kTile) * ((cols + kTile - 1) / kTile);
     const unsigned int grid = static_cast<unsigned int>(std::min<int64_t>(tiles, int64_t{132} * 16 * 8));
-    return DispatchBySize(ctx, x.dtype(), [&](auto tag) {
+    return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
       using U = decltype(tag);
       BatchedTransposeKernel<U>
           <<<grid, dim3(kTile, kTileRows), 0, stream->native()>>>(x.As<U>(), y.As<U>(), batch, rows, cols);
@@ -455,7 +285,7 @@ Status RunTranspose(KernelContext& ctx) {
     strides[k] = in_strides[plan.perm[k]];
   }
   OFL_ASSIGN_OR_RETURN(CudaBroadcastIndexing<1> indexing, CudaStridedIndexing(ctx, out_dims, strides));
-  return DispatchBySize(ctx, x.dtype(), [&](auto tag) {
+  return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
     return CudaBroadcastMapRaw(ctx, stream->native(), indexing, CudaIdentity{}, y.As<U>(), x.As<U>());
   });
@@ -471,18 +301,28 @@ struct AddNInputs {
   int count = 0;
 };
 
-// y[i] = (accumulate ? y[i] : 0) + sum_k inputs[k][i], summed left to right
-// in the compute type (float for 16-bit floats), as the CPU's AddN.
+// One launch of add_n over inputs.count inputs, summed left to right in the
+// compute type C (float for 16-bit floats), as the CPU's AddN. The running
+// sum starts at inputs[0] (`first`) or is read back from `partial` (C
+// elements), or from y when `partial` is null (only where C is the storage
+// type, so the round trip is exact); it is written to y on the `last`
+// launch or when `partial` is null, to `partial` otherwise.
 template <typename D>
-__global__ void AddNKernel(AddNInputs<D> inputs, D* out, int64_t n, bool accumulate) {
+__global__ void AddNKernel(AddNInputs<D> inputs, D* out, CudaCompute<D>* partial, int64_t n, bool first,
+                           bool last) {
   using C = CudaCompute<D>;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    C sum = accumulate ? ToCudaCompute<C>(out[i]) : ToCudaCompute<C>(inputs.pointers[0][i]);
-    for (int k = accumulate ? 0 : 1; k < inputs.count; ++k) {
+    C sum = first ? ToCudaCompute<C>(inputs.pointers[0][i])
+                  : (partial != nullptr ? partial[i] : ToCudaCompute<C>(out[i]));
+    for (int k = first ? 1 : 0; k < inputs.count; ++k) {
       sum = functors::Add{}(sum, ToCudaCompute<C>(inputs.pointers[k][i]));
     }
-    out[i] = FromCudaCompute<D>(sum);
+    if (last || partial == nullptr) {
+      out[i] = FromCudaCompute<D>(sum);
+    } else {
+      partial[i] = sum;
+    }
   }
 }
 
@@ -498,17 +338,29 @@ Status RunAddN(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   const int64_t n = y.NumElements();
   if (n == 0) return Status::Ok();
-  return CudaDispatchStatus(ctx, NumericTypes{}, y.dtype(), [&](auto tag) {
+  return CudaDispatchStatus(ctx, NumericTypes{}, y.dtype(), [&](auto tag) -> Status {
     using D = CudaStorage<decltype(tag)>;
-    // More than kAddNPerLaunch inputs go in several launches, the later ones
-    // adding to y: exact for f32, f64 and integers; 16-bit sums are rounded
-    // to the storage type between launches (the CPU keeps float throughout).
+    using C = CudaCompute<D>;
+    // More than kAddNPerLaunch inputs go in several launches. Between them
+    // the running sum stays in C: in y where C is the storage type (exact),
+    // in the stream's workspace for 16-bit floats, since rounding it to
+    // 16 bits between launches would differ from the CPU's float sum.
     const int total = static_cast<int>(ctx.inputs.size());
+    C* partial = nullptr;
+    if (total > kAddNPerLaunch && !std::is_same_v<C, D>) {
+      const size_t bytes = static_cast<size_t>(n) * sizeof(C);
+      OFL_CHECK_OR_RETURN(bytes <= stream->workspace_bytes())
+          << "[" << ctx.op_name << "] cuda kernel: " << total << " inputs of " << n
+          << " 16-bit elements need a float accumulator of " << bytes << " bytes, more than the "
+          << stream->workspace_bytes() << "-byte workspace";
+      partial = static_cast<C*>(stream->workspace());
+    }
     for (int first = 0; first < total; first += kAddNPerLaunch) {
       AddNInputs<D> inputs;
       inputs.count = std::min(kAddNPerLaunch, total - first);
       for (int k = 0; k < inputs.count; ++k) inputs.pointers[k] = ctx.in(first + k).As<D>();
-      AddNKernel<D><<<CudaGridFor(n), kCudaBlock, 0, stream->native()>>>(inputs, y.As<D>(), n, first > 0);
+      AddNKernel<D><<<CudaGridFor(n), kCudaBlock, 0, stream->native()>>>(
+          inputs, y.As<D>(), partial, n, first == 0, first + inputs.count == total);
       OFL_RETURN_IF_ERROR(CudaLaunchStatus(ctx));
     }
     return Status::Ok();

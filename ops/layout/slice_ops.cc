@@ -10,17 +10,6 @@
 
 namespace ofl {
 
-namespace {
-
-/// The resolved slice of one axis: elements first, first + step, ... (count of them).
-struct AxisSlice {
-  int64_t first = 0;
-  int64_t step = 1;
-  int64_t count = 0;
-  bool whole = false;  ///< start 0, stop at the end, step 1: the axis is untouched
-};
-
-// Resolves start/stop/step of `attrs` against `shape`; errors name `who`.
 StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shape& shape,
                                               const AttrMap& attrs) {
   const std::vector<int64_t>& start = attrs.GetInts("start");
@@ -53,6 +42,8 @@ StatusOr<std::vector<AxisSlice>> ResolveSlice(const std::string& who, const Shap
   }
   return result;
 }
+
+namespace {
 
 Shape SlicedShape(const std::vector<AxisSlice>& slices) {
   std::vector<int64_t> dims;
@@ -126,10 +117,11 @@ void StridedCopy(U* full, const Shape& full_shape, U* part, const Shape& part_sh
   });
 }
 
-// The slices as seen by a piece: untouched axes may be split, and there the
-// piece of the full tensor and of the sliced one are the same range.
-StatusOr<std::vector<AxisSlice>> PieceSlices(const KernelContext& ctx, const Shape& logical_full,
-                                             const Shape& full_piece, const Shape& part_piece) {
+}  // namespace
+
+StatusOr<std::vector<AxisSlice>> PieceSlices(const KernelContext& ctx, const std::string& backend,
+                                             const Shape& logical_full, const Shape& full_piece,
+                                             const Shape& part_piece) {
   OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
                        ResolveSlice("[" + ctx.op_name + "]", logical_full, ctx.attr()));
   bool valid = full_piece.rank() == logical_full.rank() && part_piece.rank() == logical_full.rank();
@@ -138,18 +130,20 @@ StatusOr<std::vector<AxisSlice>> PieceSlices(const KernelContext& ctx, const Sha
                 ? full_piece[axis] == part_piece[axis]
                 : (full_piece[axis] == logical_full[axis] && part_piece[axis] == slices[axis].count);
   }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name
-                             << "] cpu kernel: expected pieces split only along unsliced axes, "
+  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] " << backend
+                             << " kernel: expected pieces split only along unsliced axes, "
                              << "got " << full_piece.ToString() << " and " << part_piece.ToString() << " of "
                              << logical_full.ToString();
   return slices;
 }
 
+namespace {
+
 Status RunSlice(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
   OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
-                       PieceSlices(ctx, ctx.inputs[0].logical_shape, x.shape(), y.shape()));
+                       PieceSlices(ctx, "cpu", ctx.inputs[0].logical_shape, x.shape(), y.shape()));
   return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
     StridedCopy(x.As<U>(), x.shape(), y.As<U>(), y.shape(), slices, /*to_part=*/true);
@@ -160,7 +154,7 @@ Status RunSliceGrad(KernelContext& ctx) {
   const Blob& dy = ctx.in(0);
   const Blob& dx = ctx.out(0);
   OFL_ASSIGN_OR_RETURN(std::vector<AxisSlice> slices,
-                       PieceSlices(ctx, ctx.attr().GetShape("shape"), dx.shape(), dy.shape()));
+                       PieceSlices(ctx, "cpu", ctx.attr().GetShape("shape"), dx.shape(), dy.shape()));
   std::memset(dx.data, 0, dx.ByteSize());  // zero bits are zero in every dtype
   return DispatchByElementSize(ctx, dx.dtype(), [&](auto tag) {
     using U = decltype(tag);

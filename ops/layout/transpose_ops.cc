@@ -36,13 +36,29 @@ StatusOr<std::vector<int>> NormalizePerm(const OpView& op) {
   return result;
 }
 
-// The simplified problem: x has extents `dims`; y axis k is x axis perm[k].
-struct TransposePlan {
-  std::vector<int64_t> dims;
-  std::vector<int> perm;
-};
+}  // namespace
 
-TransposePlan Simplify(const Shape& shape, const std::vector<int>& perm) {
+StatusOr<std::vector<int>> PiecePerm(const KernelContext& ctx, const std::string& backend) {
+  const Blob& x = ctx.in(0);
+  const Blob& y = ctx.out(0);
+  const std::vector<int64_t>& given = ctx.attr().GetInts("perm");
+  const int rank = x.shape().rank();
+  std::vector<int> perm;
+  for (int64_t axis : given) perm.push_back(static_cast<int>(axis < 0 ? axis + rank : axis));
+  bool valid = static_cast<int>(perm.size()) == rank && y.shape().rank() == rank && x.dtype() == y.dtype();
+  // A repeated axis would make SimplifyTranspose's plan read out of bounds.
+  std::vector<bool> seen(rank, false);
+  for (int k = 0; valid && k < rank; ++k) {
+    valid = perm[k] >= 0 && perm[k] < rank && !seen[perm[k]] && y.shape()[k] == x.shape()[perm[k]];
+    if (valid) seen[perm[k]] = true;
+  }
+  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] " << backend
+                             << " kernel: expected an output piece of x's piece " << x.shape().ToString()
+                             << " permuted, got " << y.shape().ToString();
+  return perm;
+}
+
+TransposePlan SimplifyTranspose(const Shape& shape, const std::vector<int>& perm) {
   // Drop extent-1 axes (they do not move any element).
   std::vector<int> new_index(shape.rank(), -1);
   std::vector<int64_t> dims;
@@ -80,6 +96,8 @@ TransposePlan Simplify(const Shape& shape, const std::vector<int>& perm) {
   }
   return plan;
 }
+
+namespace {
 
 constexpr int64_t kTile = 32;
 constexpr int64_t kGrainElements = int64_t{1} << 15;
@@ -159,17 +177,8 @@ void Transpose(const U* in, U* out, const TransposePlan& plan) {
 Status RunTranspose(KernelContext& ctx) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
-  const std::vector<int64_t>& given = ctx.attr().GetInts("perm");
-  const int rank = x.shape().rank();
-  std::vector<int> perm;
-  for (int64_t axis : given) perm.push_back(static_cast<int>(axis < 0 ? axis + rank : axis));
-  bool valid = static_cast<int>(perm.size()) == rank && y.shape().rank() == rank;
-  for (int k = 0; valid && k < rank; ++k) {
-    valid = perm[k] >= 0 && perm[k] < rank && y.shape()[k] == x.shape()[perm[k]];
-  }
-  OFL_CHECK_OR_RETURN(valid) << "[" << ctx.op_name << "] cpu kernel: expected an output piece of x's piece "
-                             << x.shape().ToString() << " permuted, got " << y.shape().ToString();
-  const TransposePlan plan = Simplify(x.shape(), perm);
+  OFL_ASSIGN_OR_RETURN(const std::vector<int> perm, PiecePerm(ctx, "cpu"));
+  const TransposePlan plan = SimplifyTranspose(x.shape(), perm);
   return DispatchByElementSize(ctx, x.dtype(), [&](auto tag) {
     using U = decltype(tag);
     Transpose(x.As<U>(), y.As<U>(), plan);

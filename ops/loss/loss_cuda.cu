@@ -61,8 +61,8 @@ Status RunMseLoss(KernelContext& ctx) {
 
 // ---- sparse_softmax_cross_entropy ------------------------------------------------------
 
-// Per row: prob = softmax(logits) (NaN-skipping max, as std::max on the CPU),
-// row_loss[r] = log(sum exp(x - max)) + max - x[label].
+// Per row: prob = softmax(logits) (SoftmaxRow: NaN-skipping max, as
+// std::max on the CPU), row_loss[r] = log(sum exp(x - max)) + max - x[label].
 template <typename D, typename L, int kVec, int kChunks, bool kWarp>
 __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
     CrossEntropyRowsKernel(const D* logits, const L* labels, D* prob, CudaCompute<D>* row_loss, int64_t rows,
@@ -73,36 +73,13 @@ __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThread
     const D* xr = logits + r * classes;
     RowCache<D, C, kVec, kChunks> xs{xr};
     xs.Load(group, classes);
-    C max = -static_cast<C>(INFINITY);
-    ForEachChunk<kVec, kChunks>(group, classes, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) max = CudaNanSkippingMaxOp{}(max, values[v]);
-    });
-    max = GroupReduce<kWarp>(max, CudaNanSkippingMaxOp{}, -static_cast<C>(INFINITY));
-    C sum = 0;
-    ForEachChunk<kVec, kChunks>(group, classes, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) sum += exp(values[v] - max);
-    });
-    sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
-    const C inverse = C(1) / sum;
-    D* pr = prob + r * classes;
-    ForEachChunk<kVec, kChunks>(group, classes, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) values[v] = exp(values[v] - max) * inverse;
-      StorePack<kVec>(pr + base, values);
-    });
+    const SoftmaxStats<C> stats =
+        SoftmaxRow<false, kWarp>(group, xs, classes, classes, C(1), prob + r * classes);
     if (group.tid == 0) {
       const int64_t label = static_cast<int64_t>(labels[r]);
       // Out-of-range label: skipped (never read), the row's loss is NaN.
-      row_loss[r] =
-          label >= 0 && label < classes ? log(sum) + max - ToCudaCompute<C>(xr[label]) : static_cast<C>(NAN);
+      row_loss[r] = label >= 0 && label < classes ? log(stats.sum) + stats.max - ToCudaCompute<C>(xr[label])
+                                                  : static_cast<C>(NAN);
     }
   }
 }
@@ -118,11 +95,30 @@ Status ExpectWholeClasses(const KernelContext& ctx, int input) {
   return Status::Ok();
 }
 
-Status ExpectIndexLabels(const KernelContext& ctx, int input) {
-  const DType dtype = ctx.in(input).dtype();
-  OFL_CHECK_OR_RETURN(dtype == DType::kI32 || dtype == DType::kI64)
-      << "[" << ctx.op_name << "] labels: expected dtype i32 or i64, got " << DTypeName(dtype);
-  return Status::Ok();
+// The [rows, classes] view shared by the forward and backward kernels:
+// logits / prob (input 0) with every class on each device, labels (input 1)
+// i32 or i64, and the LOGICAL batch the loss is averaged over.
+struct CrossEntropyView {
+  int64_t rows = 0;
+  int64_t classes = 0;
+  int64_t logical_rows = 0;
+  bool wide_labels = false;
+};
+
+StatusOr<CrossEntropyView> CrossEntropyViewOf(const KernelContext& ctx) {
+  OFL_RETURN_IF_ERROR(ExpectWholeClasses(ctx, 0));
+  const DType label_dtype = ctx.in(1).dtype();
+  OFL_CHECK_OR_RETURN(label_dtype == DType::kI32 || label_dtype == DType::kI64)
+      << "[" << ctx.op_name << "] labels: expected dtype i32 or i64, got " << DTypeName(label_dtype);
+  CrossEntropyView view;
+  view.rows = ctx.in(0).shape()[0];
+  view.classes = ctx.in(0).shape()[1];
+  view.logical_rows = ctx.inputs[0].logical_shape[0];
+  view.wide_labels = label_dtype == DType::kI64;
+  OFL_CHECK_OR_RETURN(ctx.in(1).NumElements() == view.rows)
+      << "[" << ctx.op_name << "] labels: expected " << view.rows << " labels (one per row), got "
+      << ctx.in(1).shape().ToString();
+  return view;
 }
 
 template <typename D, typename L>
@@ -133,7 +129,7 @@ void LaunchCrossEntropy(const KernelContext& ctx, const CudaStream& stream, int6
   const L* labels = ctx.in(1).As<L>();
   D* prob = ctx.out(1).As<D>();
   if (rows > 0) {
-    const bool aligned = IsAlignedTo(logits, 16) && IsAlignedTo(prob, 16);
+    const bool aligned = AllAlignedTo16({logits, prob});
     DispatchRowShape<D>(
         ChooseRowShape<D>(classes, aligned), rows,
         [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
@@ -148,12 +144,9 @@ void LaunchCrossEntropy(const KernelContext& ctx, const CudaStream& stream, int6
 
 Status RunCrossEntropy(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_RETURN_IF_ERROR(ExpectWholeClasses(ctx, 0));
-  OFL_RETURN_IF_ERROR(ExpectIndexLabels(ctx, 1));
-  const int64_t rows = ctx.in(0).shape()[0];
-  const int64_t classes = ctx.in(0).shape()[1];
-  const int64_t logical_rows = ctx.inputs[0].logical_shape[0];
-  const bool wide_labels = ctx.in(1).dtype() == DType::kI64;
+  OFL_ASSIGN_OR_RETURN(const CrossEntropyView view, CrossEntropyViewOf(ctx));
+  const int64_t rows = view.rows, classes = view.classes, logical_rows = view.logical_rows;
+  const bool wide_labels = view.wide_labels;
   // One partial per row in the compute type (8 bytes for f64, else float).
   const size_t needed = static_cast<size_t>(rows) * (ctx.in(0).dtype() == DType::kF64 ? 8 : 4);
   OFL_CHECK_OR_RETURN(needed <= stream->workspace_bytes())
@@ -199,12 +192,9 @@ void StoreStatus(Status& slot, Status value) { std::swap(slot, value); }
 
 Status RunCrossEntropyGrad(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_RETURN_IF_ERROR(ExpectWholeClasses(ctx, 0));
-  OFL_RETURN_IF_ERROR(ExpectIndexLabels(ctx, 1));
-  const int64_t rows = ctx.in(0).shape()[0];
-  const int64_t classes = ctx.in(0).shape()[1];
-  const int64_t logical_rows = ctx.inputs[0].logical_shape[0];
-  const bool wide_labels = ctx.in(1).dtype() == DType::kI64;
+  OFL_ASSIGN_OR_RETURN(const CrossEntropyView view, CrossEntropyViewOf(ctx));
+  const int64_t rows = view.rows, classes = view.classes, logical_rows = view.logical_rows;
+  const bool wide_labels = view.wide_labels;
   Status status = Status::Ok();
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;

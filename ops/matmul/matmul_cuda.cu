@@ -5,36 +5,28 @@
 #include "ops/common/cuda_helpers.cuh"
 #include "ops/cuda_kernels.h"
 #include "ops/matmul/cuda_matmul.h"
+#include "ops/matmul/matmul_kernel.h"
 
 namespace ofl {
 
 namespace {
 
-// The product the physical pieces define, checked as the CPU kernel checks
-// it (matmul_kernel.cc): a, b, y of one rank >= 2, batch axes flattened.
+// The product the physical pieces define (the CPU kernel's checks, shared
+// through MatmulExtentsOf), of one dtype.
 StatusOr<CudaMatmulShape> MatmulShapeOf(const KernelContext& ctx) {
-  const Shape& a = ctx.in(0).shape();
-  const Shape& b = ctx.in(1).shape();
-  const Shape& y = ctx.out(0).shape();
-  OFL_CHECK_OR_RETURN(a.rank() >= 2 && b.rank() == a.rank() && y.rank() == a.rank())
-      << "[" << ctx.op_name << "] cuda kernel: expected a, b and y of one rank >= 2, got " << a.ToString()
-      << ", " << b.ToString() << " and " << y.ToString();
+  OFL_ASSIGN_OR_RETURN(const MatmulExtents extents, MatmulExtentsOf(ctx, "cuda"));
   CudaMatmulShape shape;
   shape.dtype = ctx.in(0).dtype();
-  shape.transpose_a = ctx.attr().GetBool("transpose_a");
-  shape.transpose_b = ctx.attr().GetBool("transpose_b");
-  const int rank = a.rank();
-  for (int axis = 0; axis < rank - 2; ++axis) shape.batch *= a[axis];
-  shape.m = shape.transpose_a ? a[rank - 1] : a[rank - 2];
-  shape.k = shape.transpose_a ? a[rank - 2] : a[rank - 1];
-  shape.n = shape.transpose_b ? b[rank - 2] : b[rank - 1];
-  const int64_t b_k = shape.transpose_b ? b[rank - 1] : b[rank - 2];
-  OFL_CHECK_OR_RETURN(b_k == shape.k && y[rank - 2] == shape.m && y[rank - 1] == shape.n &&
-                      b.NumElements() == shape.batch * shape.k * shape.n &&
-                      y.NumElements() == shape.batch * shape.m * shape.n &&
-                      ctx.in(1).dtype() == shape.dtype && ctx.out(0).dtype() == shape.dtype)
-      << "[" << ctx.op_name << "] cuda kernel: expected pieces of one product, got a " << a.ToString()
-      << ", b " << b.ToString() << ", y " << y.ToString();
+  OFL_CHECK_OR_RETURN(ctx.in(1).dtype() == shape.dtype && ctx.out(0).dtype() == shape.dtype)
+      << "[" << ctx.op_name << "] cuda kernel: expected a, b and y of one dtype, got "
+      << DTypeName(shape.dtype) << ", " << DTypeName(ctx.in(1).dtype()) << " and "
+      << DTypeName(ctx.out(0).dtype());
+  shape.transpose_a = extents.transpose_a;
+  shape.transpose_b = extents.transpose_b;
+  shape.batch = extents.batch;
+  shape.m = extents.m;
+  shape.n = extents.n;
+  shape.k = extents.k;
   return shape;
 }
 
@@ -55,25 +47,6 @@ class CudaMatmulKernel final : public Kernel {
   CudaMatmulPlanCache plans_;
 };
 
-// Calls fn(T{}) for the host element type T of a floating dtype and returns
-// its Status (CudaDispatchOr's callbacks cannot return one).
-template <typename Fn>
-Status DispatchFloating(const KernelContext& ctx, DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kF32:
-      return fn(float{});
-    case DType::kF64:
-      return fn(double{});
-    case DType::kF16:
-      return fn(Float16{});
-    case DType::kBF16:
-      return fn(BFloat16{});
-    default:
-      break;
-  }
-  return UnsupportedCudaDType(ctx, dtype);
-}
-
 // y[i] = x[i] + bias[(i / inner) % channels], in the compute type (float for
 // 16-bit types, as the CPU's Acc), one rounding at the store.
 template <typename D>
@@ -88,14 +61,12 @@ __global__ void BiasAddKernel(const D* x, const D* bias, D* y, int64_t count, in
 }
 
 template <typename T>
-Status LaunchBiasAdd(const KernelContext& ctx, cudaStream_t stream, int64_t channels, int64_t inner) {
+void LaunchBiasAdd(const KernelContext& ctx, cudaStream_t stream, int64_t count, int64_t channels,
+                   int64_t inner) {
   using D = CudaStorage<T>;
-  const int64_t count = ctx.in(0).NumElements();
-  if (count == 0) return Status::Ok();  // then channels or inner may be 0: no division happens
   BiasAddKernel<D><<<CudaGridFor(count), kCudaBlock, 0, stream>>>(
       static_cast<const D*>(ctx.in(0).data), static_cast<const D*>(ctx.in(1).data),
       static_cast<D*>(ctx.out(0).data), count, channels, inner);
-  return CudaLaunchStatus(ctx);
 }
 
 // Works on physical pieces like the CPU kernel (bias_add_op.cc): the bias
@@ -110,9 +81,12 @@ Status BiasAddCompute(KernelContext& ctx) {
       << x.ToString() << ", axis " << axis << "), got " << ctx.in(1).shape().ToString();
   int64_t inner = 1;
   for (int k = axis + 1; k < x.rank(); ++k) inner *= x[k];
-  return DispatchFloating(ctx, ctx.in(0).dtype(), [&](auto tag) {
-    return LaunchBiasAdd<decltype(tag)>(ctx, stream->native(), x[axis], inner);
-  });
+  const int64_t count = ctx.in(0).NumElements();
+  if (count == 0) return Status::Ok();  // then channels or inner may be 0: no division happens
+  OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
+    LaunchBiasAdd<decltype(tag)>(ctx, stream->native(), count, x[axis], inner);
+  }));
+  return CudaLaunchStatus(ctx);
 }
 
 }  // namespace

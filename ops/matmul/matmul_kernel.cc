@@ -14,9 +14,8 @@ namespace ofl {
 
 namespace {
 
-// One (batched) product as the physical pieces define it. The kernel never
-// needs the logical shapes: every matmul signature hands each device an
-// ordinary, smaller product (or a partial one whose sum is the result).
+// One (batched) product (MatmulExtents) with what the oneDNN primitive also
+// depends on.
 struct MatmulProblem {
   int64_t batch = 1;
   int64_t m = 0;
@@ -35,28 +34,16 @@ struct MatmulProblem {
 };
 
 StatusOr<MatmulProblem> ProblemOf(const KernelContext& ctx) {
-  const Shape& a = ctx.in(0).shape();
-  const Shape& b = ctx.in(1).shape();
-  const Shape& y = ctx.out(0).shape();
-  OFL_CHECK_OR_RETURN(a.rank() >= 2 && b.rank() == a.rank() && y.rank() == a.rank())
-      << "[" << ctx.op_name << "] cpu kernel: expected a, b and y of one rank >= 2, got " << a.ToString()
-      << ", " << b.ToString() << " and " << y.ToString();
+  OFL_ASSIGN_OR_RETURN(const MatmulExtents extents, MatmulExtentsOf(ctx, "cpu"));
   MatmulProblem problem;
-  problem.transpose_a = ctx.attr().GetBool("transpose_a");
-  problem.transpose_b = ctx.attr().GetBool("transpose_b");
+  problem.batch = extents.batch;
+  problem.m = extents.m;
+  problem.n = extents.n;
+  problem.k = extents.k;
+  problem.transpose_a = extents.transpose_a;
+  problem.transpose_b = extents.transpose_b;
   problem.alpha = ctx.attr().GetFloat("alpha");
-  problem.batched = a.rank() > 2;
-  const int rank = a.rank();
-  for (int axis = 0; axis < rank - 2; ++axis) problem.batch *= a[axis];
-  problem.m = problem.transpose_a ? a[rank - 1] : a[rank - 2];
-  problem.k = problem.transpose_a ? a[rank - 2] : a[rank - 1];
-  problem.n = problem.transpose_b ? b[rank - 2] : b[rank - 1];
-  const int64_t b_k = problem.transpose_b ? b[rank - 1] : b[rank - 2];
-  OFL_CHECK_OR_RETURN(b_k == problem.k && y[rank - 2] == problem.m && y[rank - 1] == problem.n &&
-                      b.NumElements() == problem.batch * problem.k * problem.n &&
-                      y.NumElements() == problem.batch * problem.m * problem.n)
-      << "[" << ctx.op_name << "] cpu kernel: expected pieces of one product, got a " << a.ToString()
-      << ", b " << b.ToString() << ", y " << y.ToString();
+  problem.batched = ctx.in(0).shape().rank() > 2;
   return problem;
 }
 
@@ -179,6 +166,30 @@ void MatmulLoops(const MatmulProblem& p, const T* a, const T* b, T* y) {
 }
 
 }  // namespace
+
+StatusOr<MatmulExtents> MatmulExtentsOf(const KernelContext& ctx, const char* device) {
+  const Shape& a = ctx.in(0).shape();
+  const Shape& b = ctx.in(1).shape();
+  const Shape& y = ctx.out(0).shape();
+  OFL_CHECK_OR_RETURN(a.rank() >= 2 && b.rank() == a.rank() && y.rank() == a.rank())
+      << "[" << ctx.op_name << "] " << device << " kernel: expected a, b and y of one rank >= 2, got "
+      << a.ToString() << ", " << b.ToString() << " and " << y.ToString();
+  MatmulExtents extents;
+  extents.transpose_a = ctx.attr().GetBool("transpose_a");
+  extents.transpose_b = ctx.attr().GetBool("transpose_b");
+  const int rank = a.rank();
+  for (int axis = 0; axis < rank - 2; ++axis) extents.batch *= a[axis];
+  extents.m = extents.transpose_a ? a[rank - 1] : a[rank - 2];
+  extents.k = extents.transpose_a ? a[rank - 2] : a[rank - 1];
+  extents.n = extents.transpose_b ? b[rank - 2] : b[rank - 1];
+  const int64_t b_k = extents.transpose_b ? b[rank - 1] : b[rank - 2];
+  OFL_CHECK_OR_RETURN(b_k == extents.k && y[rank - 2] == extents.m && y[rank - 1] == extents.n &&
+                      b.NumElements() == extents.batch * extents.k * extents.n &&
+                      y.NumElements() == extents.batch * extents.m * extents.n)
+      << "[" << ctx.op_name << "] " << device << " kernel: expected pieces of one product, got a "
+      << a.ToString() << ", b " << b.ToString() << ", y " << y.ToString();
+  return extents;
+}
 
 KernelFactory DnnlMatmulKernel() {
   return []() -> std::unique_ptr<Kernel> { return std::make_unique<DnnlMatmul>(); };

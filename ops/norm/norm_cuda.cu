@@ -13,68 +13,86 @@
 #include "ops/common/cuda_reduce.cuh"
 #include "ops/common/cuda_rows.cuh"
 #include "ops/cuda_kernels.h"
+#include "ops/norm/norm_common.h"
 
 namespace ofl {
 
 namespace {
 
-// ---- layer_norm --------------------------------------------------------------------
+// ---- layer_norm and rms_norm rows --------------------------------------------------
 
-template <typename D, int kVec, int kChunks, bool kWarp>
+// kLayerNorm (layer_norm, layer_norm_loops.cc): mean, biased variance of the
+// centred row, inv_std = 1 / sqrt(variance + epsilon),
+// y = (x - mean) * inv_std * gamma + beta; saves mean and inv_std.
+// Otherwise (rms_norm, rms_norm.cc): inv_rms = 1 / sqrt(mean(x^2) + epsilon),
+// y = x * inv_rms * gamma (the weight); beta and mean_out unused; inv_rms
+// saved in inv_std_out.
+template <typename D, int kVec, int kChunks, bool kWarp, bool kLayerNorm>
 __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    LayerNormKernel(const D* x, const D* gamma, const D* beta, D* y, D* mean_out, D* inv_std_out,
-                    int64_t rows, int64_t cols, CudaCompute<D> epsilon) {
+    NormKernel(const D* x, const D* gamma, const D* beta, D* y, D* mean_out, D* inv_std_out, int64_t rows,
+               int64_t cols, CudaCompute<D> epsilon) {
   using C = CudaCompute<D>;
   const RowGroup group = RowGroupOf<kWarp>();
   const C count = static_cast<C>(cols);
   for (int64_t r = group.first; r < rows; r += group.step) {
     RowCache<D, C, kVec, kChunks> xs{x + r * cols};
     xs.Load(group, cols);
-    C sum = 0;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
+    C mean = 0;
+    if constexpr (kLayerNorm) {
+      C sum = 0;
+      ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
+        C values[kVec];
+        xs.Fetch(c, base, values);
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) sum += values[v];
-    });
-    sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
-    const C mean = cols > 0 ? sum / count : C(0);
+        for (int v = 0; v < kVec; ++v) sum += values[v];
+      });
+      sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
+      mean = cols > 0 ? sum / count : C(0);
+    }
     C squares = 0;
     ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
       C values[kVec];
       xs.Fetch(c, base, values);
 #pragma unroll
       for (int v = 0; v < kVec; ++v) {
-        const C centred = values[v] - mean;
+        const C centred = kLayerNorm ? values[v] - mean : values[v];
         squares += centred * centred;
       }
     });
     squares = GroupReduce<kWarp>(squares, CudaSumOp{}, C(0));
-    const C variance = cols > 0 ? squares / count : C(0);
+    const C variance = cols > 0 ? squares / count : C(0);  // rms_norm: the mean square
     const C inv_std = C(1) / sqrt(variance + epsilon);
     D* yr = y + r * cols;
     ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec], g[kVec], b[kVec];
+      C values[kVec], g[kVec];
       xs.Fetch(c, base, values);
       LoadPack<kVec>(gamma + base, g);
-      LoadPack<kVec>(beta + base, b);
+      if constexpr (kLayerNorm) {
+        C b[kVec];
+        LoadPack<kVec>(beta + base, b);
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) values[v] = (values[v] - mean) * inv_std * g[v] + b[v];
+        for (int v = 0; v < kVec; ++v) values[v] = (values[v] - mean) * inv_std * g[v] + b[v];
+      } else {
+#pragma unroll
+        for (int v = 0; v < kVec; ++v) values[v] = values[v] * inv_std * g[v];
+      }
       StorePack<kVec>(yr + base, values);
     });
     if (group.tid == 0) {
-      mean_out[r] = FromCudaCompute<D>(mean);
+      if constexpr (kLayerNorm) mean_out[r] = FromCudaCompute<D>(mean);
       inv_std_out[r] = FromCudaCompute<D>(inv_std);
     }
   }
 }
 
-// dx = inv_std * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma,
-// xhat = (x - mean) * inv_std; sum(g * xhat) taken as inv_std * sum(g * (x - mean)).
-template <typename D, int kVec, int kChunks, bool kWarp>
+// With g = dy * gamma, per row (cols > 0):
+// kLayerNorm: xhat = (x - mean) * inv_std, dx = inv_std * (g - mean(g) - xhat * mean(g * xhat));
+// rms_norm: xhat = x * inv_rms, dx = inv_rms * (g - xhat * mean(g * xhat)), mean unused.
+// mean(g * xhat) is taken as inv_std * sum(g * (x - mean)) / cols, as on the CPU.
+template <typename D, int kVec, int kChunks, bool kWarp, bool kLayerNorm>
 __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    LayerNormGradKernel(const D* dy, const D* x, const D* mean, const D* inv_std, const D* gamma, D* dx,
-                        int64_t rows, int64_t cols) {
+    NormGradKernel(const D* dy, const D* x, const D* mean, const D* inv_std, const D* gamma, D* dx,
+                   int64_t rows, int64_t cols) {
   using C = CudaCompute<D>;
   const RowGroup group = RowGroupOf<kWarp>();
   const C count = static_cast<C>(cols);
@@ -83,7 +101,7 @@ __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThread
     RowCache<D, C, kVec, kChunks> xs{x + r * cols};
     dys.Load(group, cols);
     xs.Load(group, cols);
-    const C m = ToCudaCompute<C>(mean[r]);
+    const C m = kLayerNorm ? ToCudaCompute<C>(mean[r]) : C(0);
     const C s = ToCudaCompute<C>(inv_std[r]);
     C sum_g = 0, sum_g_centred = 0;
     ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
@@ -93,11 +111,11 @@ __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThread
       LoadPack<kVec>(gamma + base, gv);
 #pragma unroll
       for (int v = 0; v < kVec; ++v) {
-        sum_g += dyv[v] * gv[v];
-        sum_g_centred += dyv[v] * gv[v] * (xv[v] - m);
+        if constexpr (kLayerNorm) sum_g += dyv[v] * gv[v];
+        sum_g_centred += dyv[v] * gv[v] * (kLayerNorm ? xv[v] - m : xv[v]);
       }
     });
-    sum_g = GroupReduce<kWarp>(sum_g, CudaSumOp{}, C(0));
+    if constexpr (kLayerNorm) sum_g = GroupReduce<kWarp>(sum_g, CudaSumOp{}, C(0));
     sum_g_centred = GroupReduce<kWarp>(sum_g_centred, CudaSumOp{}, C(0));
     const C mean_g = sum_g / count;
     const C mean_g_xhat = sum_g_centred * s / count;
@@ -110,85 +128,13 @@ __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThread
 #pragma unroll
       for (int v = 0; v < kVec; ++v) {
         const C g = dyv[v] * gv[v];
-        const C xhat = (xv[v] - m) * s;
-        xv[v] = s * (g - mean_g - xhat * mean_g_xhat);
-      }
-      StorePack<kVec>(dxr + base, xv);
-    });
-  }
-}
-
-// ---- rms_norm ------------------------------------------------------------------------
-
-// inv_rms = 1 / sqrt(mean(x^2) + epsilon), y = x * inv_rms * weight.
-template <typename D, int kVec, int kChunks, bool kWarp>
-__global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    RmsNormKernel(const D* x, const D* weight, D* y, D* inv_rms_out, int64_t rows, int64_t cols,
-                  CudaCompute<D> epsilon) {
-  using C = CudaCompute<D>;
-  const RowGroup group = RowGroupOf<kWarp>();
-  for (int64_t r = group.first; r < rows; r += group.step) {
-    RowCache<D, C, kVec, kChunks> xs{x + r * cols};
-    xs.Load(group, cols);
-    C squares = 0;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) squares += values[v] * values[v];
-    });
-    squares = GroupReduce<kWarp>(squares, CudaSumOp{}, C(0));
-    const C mean_square = cols > 0 ? squares / static_cast<C>(cols) : C(0);
-    const C inv_rms = C(1) / sqrt(mean_square + epsilon);
-    D* yr = y + r * cols;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec], w[kVec];
-      xs.Fetch(c, base, values);
-      LoadPack<kVec>(weight + base, w);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) values[v] = values[v] * inv_rms * w[v];
-      StorePack<kVec>(yr + base, values);
-    });
-    if (group.tid == 0) inv_rms_out[r] = FromCudaCompute<D>(inv_rms);
-  }
-}
-
-// dx = inv_rms * (g - xhat * mean(g * xhat)), g = dy * weight, xhat = x * inv_rms;
-// mean(g * xhat) taken as inv_rms * sum(g * x) / cols.
-template <typename D, int kVec, int kChunks, bool kWarp>
-__global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    RmsNormGradKernel(const D* dy, const D* x, const D* inv_rms, const D* weight, D* dx, int64_t rows,
-                      int64_t cols) {
-  using C = CudaCompute<D>;
-  const RowGroup group = RowGroupOf<kWarp>();
-  for (int64_t r = group.first; r < rows; r += group.step) {
-    RowCache<D, C, kVec, kChunks> dys{dy + r * cols};
-    RowCache<D, C, kVec, kChunks> xs{x + r * cols};
-    dys.Load(group, cols);
-    xs.Load(group, cols);
-    const C s = ToCudaCompute<C>(inv_rms[r]);
-    C sum_g_x = 0;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C dyv[kVec], xv[kVec], wv[kVec];
-      dys.Fetch(c, base, dyv);
-      xs.Fetch(c, base, xv);
-      LoadPack<kVec>(weight + base, wv);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) sum_g_x += dyv[v] * wv[v] * xv[v];
-    });
-    sum_g_x = GroupReduce<kWarp>(sum_g_x, CudaSumOp{}, C(0));
-    const C mean_g_xhat = sum_g_x * s / static_cast<C>(cols);
-    D* dxr = dx + r * cols;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C dyv[kVec], xv[kVec], wv[kVec];
-      dys.Fetch(c, base, dyv);
-      xs.Fetch(c, base, xv);
-      LoadPack<kVec>(weight + base, wv);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) {
-        const C g = dyv[v] * wv[v];
-        const C xhat = xv[v] * s;
-        xv[v] = s * (g - xhat * mean_g_xhat);
+        if constexpr (kLayerNorm) {
+          const C xhat = (xv[v] - m) * s;
+          xv[v] = s * (g - mean_g - xhat * mean_g_xhat);
+        } else {
+          const C xhat = xv[v] * s;
+          xv[v] = s * (g - xhat * mean_g_xhat);
+        }
       }
       StorePack<kVec>(dxr + base, xv);
     });
@@ -270,43 +216,27 @@ __global__ void ColumnFinishKernel(const CudaCompute<D>* partial, int64_t cols, 
 
 // ---- host side --------------------------------------------------------------------------
 
-struct RowsCols {
-  int64_t rows = 1;
-  int64_t cols = 1;
-};
-
-// [rows, cols] of `shape` normalised over axes [begin, rank).
-RowsCols RowsColsOf(const Shape& shape, int begin) {
-  RowsCols view;
-  for (int k = 0; k < begin; ++k) view.rows *= shape[k];
-  for (int k = begin; k < shape.rank(); ++k) view.cols *= shape[k];
-  return view;
-}
-
-StatusOr<RowsCols> LayerNormRows(const KernelContext& ctx, int x_index) {
+// The [rows, cols] view of input x_index: normalised over axes
+// [begin_norm_axis, rank) for layer_norm ops, over the last axis for rms_norm ops.
+template <bool kLayerNorm>
+StatusOr<NormRows> NormRowsOf(const KernelContext& ctx, int x_index) {
   const Shape& shape = ctx.in(x_index).shape();
-  OFL_ASSIGN_OR_RETURN(const int begin, NormalizeAxis("[" + ctx.op_name + "] attribute begin_norm_axis",
-                                                      ctx.attr().GetInt("begin_norm_axis"), shape.rank()));
-  return RowsColsOf(shape, begin);
-}
-
-StatusOr<RowsCols> LastAxisRows(const KernelContext& ctx, int x_index) {
-  const Shape& shape = ctx.in(x_index).shape();
-  OFL_CHECK_OR_RETURN(shape.rank() >= 1) << "[" << ctx.op_name << "] x: expected rank >= 1, got a scalar";
-  return RowsColsOf(shape, shape.rank() - 1);
-}
-
-bool AllAligned(std::initializer_list<const void*> pointers) {
-  for (const void* pointer : pointers) {
-    if (!IsAlignedTo(pointer, 16)) return false;
+  if constexpr (kLayerNorm) {
+    OFL_ASSIGN_OR_RETURN(const int begin, NormalizeAxis("[" + ctx.op_name + "] attribute begin_norm_axis",
+                                                        ctx.attr().GetInt("begin_norm_axis"), shape.rank()));
+    return NormRows::Of(shape, begin);
+  } else {
+    OFL_CHECK_OR_RETURN(shape.rank() >= 1) << "[" << ctx.op_name << "] x: expected rank >= 1, got a scalar";
+    return NormRows::Of(shape, shape.rank() - 1);
   }
-  return true;
 }
 
-Status RunLayerNorm(KernelContext& ctx) {
+// layer_norm: x, gamma, beta -> y, mean, inv_std; rms_norm: x, weight -> y, inv_rms.
+template <bool kLayerNorm>
+Status RunNorm(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_ASSIGN_OR_RETURN(const RowsCols view, LayerNormRows(ctx, 0));
-  // Rows of no elements still get mean 0 and inv_std 1 / sqrt(epsilon), as on the CPU.
+  OFL_ASSIGN_OR_RETURN(const NormRows view, NormRowsOf<kLayerNorm>(ctx, 0));
+  // Rows of no elements still get their statistics (mean 0, 1 / sqrt(epsilon)), as on the CPU.
   if (view.rows == 0) return Status::Ok();
   const double epsilon = ctx.attr().GetFloat("epsilon");
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
@@ -314,14 +244,14 @@ Status RunLayerNorm(KernelContext& ctx) {
     using C = CudaCompute<D>;
     const D* x = ctx.in(0).As<D>();
     const D* gamma = ctx.in(1).As<D>();
-    const D* beta = ctx.in(2).As<D>();
+    const D* beta = kLayerNorm ? ctx.in(2).As<D>() : nullptr;
     D* y = ctx.out(0).As<D>();
-    D* mean = ctx.out(1).As<D>();
-    D* inv_std = ctx.out(2).As<D>();
+    D* mean = kLayerNorm ? ctx.out(1).As<D>() : nullptr;
+    D* inv_std = ctx.out(kLayerNorm ? 2 : 1).As<D>();
     DispatchRowShape<D>(
-        ChooseRowShape<D>(view.cols, AllAligned({x, gamma, beta, y})), view.rows,
+        ChooseRowShape<D>(view.cols, AllAlignedTo16({x, gamma, beta, y})), view.rows,
         [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          LayerNormKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
+          NormKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value, kLayerNorm>
               <<<grid, block, 0, stream->native()>>>(x, gamma, beta, y, mean, inv_std, view.rows, view.cols,
                                                      static_cast<C>(epsilon));
         });
@@ -329,67 +259,25 @@ Status RunLayerNorm(KernelContext& ctx) {
   return CudaLaunchStatus(ctx);
 }
 
-Status RunLayerNormGrad(KernelContext& ctx) {
+// layer_norm_grad: dy, x, mean, inv_std, gamma -> dx; rms_norm_grad: dy, x, inv_rms, weight -> dx.
+template <bool kLayerNorm>
+Status RunNormGrad(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_ASSIGN_OR_RETURN(const RowsCols view, LayerNormRows(ctx, 1));
+  OFL_ASSIGN_OR_RETURN(const NormRows view, NormRowsOf<kLayerNorm>(ctx, 1));
   if (view.rows == 0 || view.cols == 0) return Status::Ok();
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
     const D* dy = ctx.in(0).As<D>();
     const D* x = ctx.in(1).As<D>();
-    const D* mean = ctx.in(2).As<D>();
-    const D* inv_std = ctx.in(3).As<D>();
-    const D* gamma = ctx.in(4).As<D>();
+    const D* mean = kLayerNorm ? ctx.in(2).As<D>() : nullptr;
+    const D* inv_std = ctx.in(kLayerNorm ? 3 : 2).As<D>();
+    const D* gamma = ctx.in(kLayerNorm ? 4 : 3).As<D>();
     D* dx = ctx.out(0).As<D>();
     DispatchRowShape<D>(
-        ChooseRowShape<D>(view.cols, AllAligned({dy, x, gamma, dx})), view.rows,
+        ChooseRowShape<D>(view.cols, AllAlignedTo16({dy, x, gamma, dx})), view.rows,
         [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          LayerNormGradKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
+          NormGradKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value, kLayerNorm>
               <<<grid, block, 0, stream->native()>>>(dy, x, mean, inv_std, gamma, dx, view.rows, view.cols);
-        });
-  }));
-  return CudaLaunchStatus(ctx);
-}
-
-Status RunRmsNorm(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_ASSIGN_OR_RETURN(const RowsCols view, LastAxisRows(ctx, 0));
-  if (view.rows == 0) return Status::Ok();
-  const double epsilon = ctx.attr().GetFloat("epsilon");
-  OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-    using D = CudaStorage<decltype(tag)>;
-    using C = CudaCompute<D>;
-    const D* x = ctx.in(0).As<D>();
-    const D* weight = ctx.in(1).As<D>();
-    D* y = ctx.out(0).As<D>();
-    D* inv_rms = ctx.out(1).As<D>();
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(view.cols, AllAligned({x, weight, y})), view.rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          RmsNormKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
-              <<<grid, block, 0, stream->native()>>>(x, weight, y, inv_rms, view.rows, view.cols,
-                                                     static_cast<C>(epsilon));
-        });
-  }));
-  return CudaLaunchStatus(ctx);
-}
-
-Status RunRmsNormGrad(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  OFL_ASSIGN_OR_RETURN(const RowsCols view, LastAxisRows(ctx, 1));
-  if (view.rows == 0 || view.cols == 0) return Status::Ok();
-  OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
-    using D = CudaStorage<decltype(tag)>;
-    const D* dy = ctx.in(0).As<D>();
-    const D* x = ctx.in(1).As<D>();
-    const D* inv_rms = ctx.in(2).As<D>();
-    const D* weight = ctx.in(3).As<D>();
-    D* dx = ctx.out(0).As<D>();
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(view.cols, AllAligned({dy, x, weight, dx})), view.rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          RmsNormGradKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
-              <<<grid, block, 0, stream->native()>>>(dy, x, inv_rms, weight, dx, view.rows, view.cols);
         });
   }));
   return CudaLaunchStatus(ctx);
@@ -400,12 +288,7 @@ Status RunRmsNormGrad(KernelContext& ctx) {
 template <bool kLayerNorm>
 Status RunParamGrad(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  RowsCols view;
-  if constexpr (kLayerNorm) {
-    OFL_ASSIGN_OR_RETURN(view, LayerNormRows(ctx, 1));
-  } else {
-    OFL_ASSIGN_OR_RETURN(view, LastAxisRows(ctx, 1));
-  }
+  OFL_ASSIGN_OR_RETURN(const NormRows view, NormRowsOf<kLayerNorm>(ctx, 1));
   if (view.cols == 0) return Status::Ok();
   constexpr int K = kLayerNorm ? 2 : 1;
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
@@ -441,11 +324,11 @@ Status RunParamGrad(KernelContext& ctx) {
 Status RegisterNormCudaKernels(KernelRegistry& kernels) {
   // The CPU registers all four float dtypes for each op (f32 layer_norm on
   // oneDNN, the rest loops).
-  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "layer_norm", FloatTypes{}, RunLayerNorm));
-  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "layer_norm_grad", FloatTypes{}, RunLayerNormGrad));
+  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "layer_norm", FloatTypes{}, RunNorm<true>));
+  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "layer_norm_grad", FloatTypes{}, RunNormGrad<true>));
   OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "layer_norm_param_grad", FloatTypes{}, RunParamGrad<true>));
-  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "rms_norm", FloatTypes{}, RunRmsNorm));
-  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "rms_norm_grad", FloatTypes{}, RunRmsNormGrad));
+  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "rms_norm", FloatTypes{}, RunNorm<false>));
+  OFL_RETURN_IF_ERROR(RegisterCudaKernel(kernels, "rms_norm_grad", FloatTypes{}, RunNormGrad<false>));
   return RegisterCudaKernel(kernels, "rms_norm_param_grad", FloatTypes{}, RunParamGrad<false>);
 }
 

@@ -6,12 +6,12 @@
 // are bit-for-bit those of N adam_update ops. On a CPU there is no launch
 // overhead to save by fusing, so nothing is lost.
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ops/common/infer_helpers.h"
+#include "ops/optimizer/adam_attrs.h"
 #include "ops/optimizer/multi_tensor_adam.h"
 
 namespace ofl {
@@ -20,20 +20,6 @@ namespace {
 
 constexpr const char* kOp = "multi_tensor_adam_update";
 const char* const kGroupNames[MultiTensorAdamLayout::kGroups] = {"params", "grads", "ms", "vs"};
-
-Status CheckBeta(const OpView& op, const std::string& name) {
-  const double value = op.attrs.GetFloat(name);
-  OFL_CHECK_OR_RETURN(value >= 0 && value < 1)
-      << op.Who() << " attribute " << name << ": expected a value in [0, 1), got " << value;
-  return Status::Ok();
-}
-
-Status CheckNonNegative(const OpView& op, const std::string& name) {
-  const double value = op.attrs.GetFloat(name);
-  OFL_CHECK_OR_RETURN(std::isfinite(value) && value >= 0)
-      << op.Who() << " attribute " << name << ": expected a finite value >= 0, got " << value;
-  return Status::Ok();
-}
 
 StatusOr<std::vector<TensorDesc>> InferMultiTensorAdam(const OpView& op) {
   OFL_ASSIGN_OR_RETURN(const MultiTensorAdamLayout layout,
@@ -63,10 +49,7 @@ StatusOr<std::vector<TensorDesc>> InferMultiTensorAdam(const OpView& op) {
       << " must equal params[0].dtype=" << DTypeName(dtype);
   OFL_RETURN_IF_ERROR(ExpectRank(op, MultiTensorAdamLayout::kStep, 0));
   OFL_RETURN_IF_ERROR(ExpectDType(op, MultiTensorAdamLayout::kStep, DType::kI64));
-  OFL_RETURN_IF_ERROR(CheckBeta(op, "beta1"));
-  OFL_RETURN_IF_ERROR(CheckBeta(op, "beta2"));
-  OFL_RETURN_IF_ERROR(CheckNonNegative(op, "epsilon"));
-  OFL_RETURN_IF_ERROR(CheckNonNegative(op, "weight_decay"));
+  OFL_RETURN_IF_ERROR(CheckAdamAttrs(op));
   return std::vector<TensorDesc>{};
 }
 

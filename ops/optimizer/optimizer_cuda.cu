@@ -21,7 +21,7 @@
 
 #include "ops/common/cuda_helpers.cuh"
 #include "ops/cuda_kernels.h"
-#include "ops/optimizer/adam_math.h"
+#include "ops/optimizer/adam_attrs.h"
 #include "ops/optimizer/multi_tensor_adam.h"
 
 namespace ofl {
@@ -244,16 +244,6 @@ Status LaunchAdam(const KernelContext& ctx, cudaStream_t stream, const std::vect
   return Status::Ok();
 }
 
-AdamHyperparameters AdamHyperparametersOf(const KernelContext& ctx) {
-  AdamHyperparameters hyper;
-  hyper.beta1 = ctx.attr().GetFloat("beta1");
-  hyper.beta2 = ctx.attr().GetFloat("beta2");
-  hyper.epsilon = ctx.attr().GetFloat("epsilon");
-  hyper.weight_decay = ctx.attr().GetFloat("weight_decay");
-  hyper.decoupled_weight_decay = ctx.attr().GetBool("decoupled_weight_decay");
-  return hyper;
-}
-
 Status CheckStepDType(const KernelContext& ctx, int step_input) {
   OFL_CHECK_OR_RETURN(ctx.in(step_input).dtype() == DType::kI64)
       << "[" << ctx.op_name << "] cuda kernel: expected step of dtype i64, got "
@@ -275,7 +265,7 @@ Status AdamCuda(KernelContext& ctx) {
   OFL_RETURN_IF_ERROR(CheckSameCount(ctx, 0, {1, 2, 3}));
   OFL_RETURN_IF_ERROR(CheckScalars(ctx, {4, 5}));
   OFL_RETURN_IF_ERROR(CheckStepDType(ctx, 5));
-  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx);
+  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx.attr());
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   switch (ctx.in(0).dtype()) {
     case DType::kF32:
@@ -320,7 +310,7 @@ Status MultiTensorAdamCuda(KernelContext& ctx) {
         << "[" << ctx.op_name << "] cuda kernel: expected input " << input << " of dtype " << DTypeName(dtype)
         << " (learning_rate's), got " << DTypeName(ctx.in(input).dtype());
   }
-  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx);
+  const AdamHyperparameters hyper = AdamHyperparametersOf(ctx.attr());
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   switch (dtype) {
     case DType::kF32:

@@ -7,6 +7,7 @@
 #include "oneflow_like/parallel.h"
 #include "ops/common/infer_helpers.h"
 #include "ops/common/kernel_helpers.h"
+#include "ops/optimizer/adam_attrs.h"
 #include "ops/optimizer/optimizer.h"
 
 namespace ofl {
@@ -194,10 +195,7 @@ OpSchema AdamSchema() {
     OFL_RETURN_IF_ERROR(CheckParamAndState(op, {1, 2, 3}, 4));
     OFL_RETURN_IF_ERROR(ExpectRank(op, 5, 0));
     OFL_RETURN_IF_ERROR(ExpectDType(op, 5, DType::kI64));
-    OFL_RETURN_IF_ERROR(CheckBeta(op, "beta1"));
-    OFL_RETURN_IF_ERROR(CheckBeta(op, "beta2"));
-    OFL_RETURN_IF_ERROR(CheckNonNegative(op, "epsilon"));
-    OFL_RETURN_IF_ERROR(CheckNonNegative(op, "weight_decay"));
+    OFL_RETURN_IF_ERROR(CheckAdamAttrs(op));
     return std::vector<TensorDesc>{};
   };
   schema.sbp = [](const OpView& op) { return UpdateSignatures(op, 4, "learning_rate and step are"); };
@@ -208,6 +206,13 @@ OpSchema AdamSchema() {
 }
 
 }  // namespace
+
+Status CheckAdamAttrs(const OpView& op) {
+  OFL_RETURN_IF_ERROR(CheckBeta(op, "beta1"));
+  OFL_RETURN_IF_ERROR(CheckBeta(op, "beta2"));
+  OFL_RETURN_IF_ERROR(CheckNonNegative(op, "epsilon"));
+  return CheckNonNegative(op, "weight_decay");
+}
 
 Status RegisterUpdateOps(OpRegistry& ops, KernelRegistry& kernels) {
   const std::vector<DType> dtypes = DTypesOf(UpdateTypes{});

@@ -7,12 +7,61 @@
 #include "ops/common/kernel_helpers.h"
 #include "ops/layout/layout_internal.h"
 #include "ops/pipeline/pipeline.h"
+#include "ops/pipeline/pipeline_internal.h"
 #include "sbp/signature.h"
 
 namespace ofl {
-namespace {
 
+namespace {
 constexpr const char* kMicroBatches = "micro_batches";
+}  // namespace
+
+StatusOr<int64_t> MicroBatchOf(const KernelContext& ctx, const std::string& backend) {
+  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
+  OFL_CHECK_OR_RETURN(ctx.micro_batch >= 0 && ctx.micro_batch < micro_batches)
+      << "[" << ctx.op_name << "] " << backend << " kernel: expected a micro-batch index in [0, "
+      << micro_batches << "), got " << ctx.micro_batch;
+  return ctx.micro_batch;
+}
+
+StatusOr<MicroBatchRows> MicroBatchRowsOf(const KernelContext& ctx, const std::string& backend, bool unpack) {
+  MicroBatchRows result;
+  OFL_ASSIGN_OR_RETURN(result.micro, MicroBatchOf(ctx, backend));
+  result.micro_batches = ctx.attr().GetInt(kMicroBatches);
+  const TensorArg& micro_side = unpack ? ctx.outputs[0] : ctx.inputs[0];
+  const TensorArg& batch_side = unpack ? ctx.inputs[0] : ctx.outputs[0];
+  result.rows = micro_side.blob.shape()[0];
+  result.row_bytes = result.rows == 0 ? 0 : static_cast<int64_t>(micro_side.blob.ByteSize()) / result.rows;
+  // Logical micro-batch row r is logical mini-batch row r * M + micro.
+  result.first = micro_side.offset[0] * result.micro_batches + result.micro - batch_side.offset[0];
+  // The map is increasing in r, so the first row outside [0, batch_rows)
+  // is row 0 or the first one past the end.
+  const int64_t batch_rows = batch_side.blob.shape()[0];
+  int64_t outside = result.rows;
+  if (result.first < 0 || result.first >= batch_rows) {
+    outside = 0;
+  } else {
+    outside = (batch_rows - result.first + result.micro_batches - 1) / result.micro_batches;
+  }
+  if (outside < result.rows) {
+    const int64_t row = micro_side.offset[0] + outside;
+    const int64_t other = result.first + outside * result.micro_batches + batch_side.offset[0];
+    const int64_t piece_begin = batch_side.offset[0], piece_end = batch_side.offset[0] + batch_rows;
+    const std::string groups = ") (pieces of the batch axis must hold whole groups of " +
+                               std::to_string(result.micro_batches) + " rows)";
+    if (unpack) {
+      return ErrorBuilder() << "[" << ctx.op_name << "] " << backend << " kernel: output row " << row
+                            << " of micro-batch " << result.micro << " reads input row " << other
+                            << ", outside the input piece [" << piece_begin << ", " << piece_end << groups;
+    }
+    return ErrorBuilder() << "[" << ctx.op_name << "] " << backend << " kernel: input row " << row
+                          << " of micro-batch " << result.micro << " goes to output row " << other
+                          << ", outside the output piece [" << piece_begin << ", " << piece_end << groups;
+  }
+  return result;
+}
+
+namespace {
 
 AttrDef MicroBatchesAttr() {
   return {kMicroBatches, int64_t{1}, true, "number of micro-batches M per step (>= 1)"};
@@ -23,21 +72,6 @@ Status CheckMicroBatches(const OpView& op) {
   OFL_CHECK_OR_RETURN(micro_batches >= 1)
       << op.Who() << " attribute micro_batches: expected a value >= 1, got " << micro_batches;
   return Status::Ok();
-}
-
-// The micro-batch index of this act, checked against the op's M.
-StatusOr<int64_t> MicroBatchOf(const KernelContext& ctx) {
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  OFL_CHECK_OR_RETURN(ctx.micro_batch >= 0 && ctx.micro_batch < micro_batches)
-      << "[" << ctx.op_name << "] cpu kernel: expected a micro-batch index in [0, " << micro_batches
-      << "), got " << ctx.micro_batch;
-  return ctx.micro_batch;
-}
-
-// Bytes of one row (one index of axis 0) of a piece.
-int64_t RowBytes(const Blob& blob) {
-  const int64_t rows = blob.shape()[0];
-  return rows == 0 ? 0 : static_cast<int64_t>(blob.ByteSize()) / rows;
 }
 
 // Identity-like signatures (B, S(k), P(sum), P(max)) of a one-in one-out op
@@ -67,51 +101,30 @@ std::vector<SbpSignature> StridedBatchSignatures(const OpView& op, int64_t batch
 }
 
 Status UnpackKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  const TensorArg& x = ctx.inputs[0];
-  const TensorArg& y = ctx.outputs[0];
-  const int64_t row_bytes = RowBytes(y.blob);
-  const int64_t x_rows = x.blob.shape()[0];
-  auto* dst = static_cast<char*>(y.blob.data);
-  const auto* src = static_cast<const char*>(x.blob.data);
-  for (int64_t row = 0; row < y.blob.shape()[0]; ++row) {
-    // Logical output row r is logical input row r * M + micro.
-    const int64_t source = (y.offset[0] + row) * micro_batches + micro - x.offset[0];
-    OFL_CHECK_OR_RETURN(source >= 0 && source < x_rows)
-        << "[" << ctx.op_name << "] cpu kernel: output row " << y.offset[0] + row << " of micro-batch "
-        << micro << " reads input row " << source + x.offset[0] << ", outside the input piece ["
-        << x.offset[0] << ", " << x.offset[0] + x_rows
-        << ") (pieces of the batch axis must hold whole groups of " << micro_batches << " rows)";
-    std::memcpy(dst + row * row_bytes, src + source * row_bytes, row_bytes);
+  OFL_ASSIGN_OR_RETURN(const MicroBatchRows rows, MicroBatchRowsOf(ctx, "cpu", /*unpack=*/true));
+  auto* dst = static_cast<char*>(ctx.out(0).data);
+  const auto* src = static_cast<const char*>(ctx.in(0).data);
+  for (int64_t row = 0; row < rows.rows; ++row) {
+    std::memcpy(dst + row * rows.row_bytes, src + (rows.first + row * rows.micro_batches) * rows.row_bytes,
+                rows.row_bytes);
   }
   return Status::Ok();
 }
 
 Status PackKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  const TensorArg& x = ctx.inputs[0];
-  const TensorArg& y = ctx.outputs[0];
-  if (micro == 0) std::memset(y.blob.data, 0, y.blob.ByteSize());
-  const int64_t row_bytes = RowBytes(x.blob);
-  const int64_t y_rows = y.blob.shape()[0];
-  auto* dst = static_cast<char*>(y.blob.data);
-  const auto* src = static_cast<const char*>(x.blob.data);
-  for (int64_t row = 0; row < x.blob.shape()[0]; ++row) {
-    const int64_t target = (x.offset[0] + row) * micro_batches + micro - y.offset[0];
-    OFL_CHECK_OR_RETURN(target >= 0 && target < y_rows)
-        << "[" << ctx.op_name << "] cpu kernel: input row " << x.offset[0] + row << " of micro-batch "
-        << micro << " goes to output row " << target + y.offset[0] << ", outside the output piece ["
-        << y.offset[0] << ", " << y.offset[0] + y_rows
-        << ") (pieces of the batch axis must hold whole groups of " << micro_batches << " rows)";
-    std::memcpy(dst + target * row_bytes, src + row * row_bytes, row_bytes);
+  OFL_ASSIGN_OR_RETURN(const MicroBatchRows rows, MicroBatchRowsOf(ctx, "cpu", /*unpack=*/false));
+  if (rows.micro == 0) std::memset(ctx.out(0).data, 0, ctx.out(0).ByteSize());
+  auto* dst = static_cast<char*>(ctx.out(0).data);
+  const auto* src = static_cast<const char*>(ctx.in(0).data);
+  for (int64_t row = 0; row < rows.rows; ++row) {
+    std::memcpy(dst + (rows.first + row * rows.micro_batches) * rows.row_bytes, src + row * rows.row_bytes,
+                rows.row_bytes);
   }
   return Status::Ok();
 }
 
 Status AccKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
+  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx, "cpu"));
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
   if (micro == 0) {

@@ -7,27 +7,11 @@
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise/cuda_elementwise.cuh"
 #include "ops/elementwise/functors.h"
+#include "ops/pipeline/pipeline_internal.h"
 
 namespace ofl {
 
 namespace {
-
-constexpr const char* kMicroBatches = "micro_batches";
-
-// The micro-batch index of this act, checked against the op's M.
-StatusOr<int64_t> MicroBatchOf(const KernelContext& ctx) {
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  OFL_CHECK_OR_RETURN(ctx.micro_batch >= 0 && ctx.micro_batch < micro_batches)
-      << "[" << ctx.op_name << "] cuda kernel: expected a micro-batch index in [0, " << micro_batches
-      << "), got " << ctx.micro_batch;
-  return ctx.micro_batch;
-}
-
-// Bytes of one row (one index of axis 0) of a piece.
-int64_t RowBytes(const Blob& blob) {
-  const int64_t rows = blob.shape()[0];
-  return rows == 0 ? 0 : static_cast<int64_t>(blob.ByteSize()) / rows;
-}
 
 Status CopyAsync(const KernelContext& ctx, cudaStream_t stream) {
   const Blob& x = ctx.in(0);
@@ -40,68 +24,35 @@ Status CopyAsync(const KernelContext& ctx, cudaStream_t stream) {
                     "[" + ctx.op_name + "] cudaMemcpyAsync");
 }
 
-// Logical row r of the micro-batch side is logical row r * M + micro of the
-// mini-batch side. Both are strided row copies: one row of the micro-batch
-// piece every row, one of the mini-batch piece every M rows. The row range
-// is checked at both ends on the host (the map is increasing in r), which
-// covers every row the CPU kernel checks one by one.
+// Both are strided row copies (rows and their checks from
+// MicroBatchRowsOf, shared with the CPU kernels, made before anything is
+// enqueued): one row of the micro-batch piece every row, one of the
+// mini-batch piece every M rows.
 Status UnpackKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  const TensorArg& x = ctx.inputs[0];
-  const TensorArg& y = ctx.outputs[0];
-  const int64_t rows = y.blob.shape()[0];
-  const int64_t x_rows = x.blob.shape()[0];
-  const int64_t first_source = y.offset[0] * micro_batches + micro - x.offset[0];
-  for (const int64_t row : {int64_t{0}, rows - 1}) {
-    if (rows == 0) break;
-    const int64_t source = first_source + row * micro_batches;
-    OFL_CHECK_OR_RETURN(source >= 0 && source < x_rows)
-        << "[" << ctx.op_name << "] cuda kernel: output row " << y.offset[0] + row << " of micro-batch "
-        << micro << " reads input row " << source + x.offset[0] << ", outside the input piece ["
-        << x.offset[0] << ", " << x.offset[0] + x_rows
-        << ") (pieces of the batch axis must hold whole groups of " << micro_batches << " rows)";
-  }
+  OFL_ASSIGN_OR_RETURN(const MicroBatchRows rows, MicroBatchRowsOf(ctx, "cuda", /*unpack=*/true));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  const int64_t row_bytes = RowBytes(y.blob);
-  if (rows == 0 || row_bytes == 0) return Status::Ok();
-  return CudaCopyRows(ctx, stream->native(), y.blob.data, row_bytes,
-                      static_cast<const char*>(x.blob.data) + first_source * row_bytes,
-                      micro_batches * row_bytes, rows, row_bytes);
+  return CudaCopyRows(ctx, stream->native(), ctx.out(0).data, rows.row_bytes,
+                      static_cast<const char*>(ctx.in(0).data) + rows.first * rows.row_bytes,
+                      rows.micro_batches * rows.row_bytes, rows.rows, rows.row_bytes);
 }
 
 // Micro-batch 0 first zeroes the output (rows of other micro-batches stay 0
 // in a lone act), then every act writes its rows.
 Status PackKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
-  const int64_t micro_batches = ctx.attr().GetInt(kMicroBatches);
-  const TensorArg& x = ctx.inputs[0];
-  const TensorArg& y = ctx.outputs[0];
-  const int64_t rows = x.blob.shape()[0];
-  const int64_t y_rows = y.blob.shape()[0];
-  const int64_t first_target = x.offset[0] * micro_batches + micro - y.offset[0];
-  for (const int64_t row : {int64_t{0}, rows - 1}) {
-    if (rows == 0) break;
-    const int64_t target = first_target + row * micro_batches;
-    OFL_CHECK_OR_RETURN(target >= 0 && target < y_rows)
-        << "[" << ctx.op_name << "] cuda kernel: input row " << x.offset[0] + row << " of micro-batch "
-        << micro << " goes to output row " << target + y.offset[0] << ", outside the output piece ["
-        << y.offset[0] << ", " << y.offset[0] + y_rows
-        << ") (pieces of the batch axis must hold whole groups of " << micro_batches << " rows)";
-  }
+  OFL_ASSIGN_OR_RETURN(const MicroBatchRows rows, MicroBatchRowsOf(ctx, "cuda", /*unpack=*/false));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  if (micro == 0 && y.blob.ByteSize() > 0) {
-    OFL_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(y.blob.data, 0, y.blob.ByteSize(), stream->native()),
+  const Blob& y = ctx.out(0);
+  if (rows.micro == 0 && y.ByteSize() > 0) {
+    OFL_RETURN_IF_ERROR(CudaStatus(cudaMemsetAsync(y.data, 0, y.ByteSize(), stream->native()),
                                    "[" + ctx.op_name + "] cudaMemsetAsync"));
   }
-  const int64_t row_bytes = RowBytes(x.blob);
-  if (rows == 0 || row_bytes == 0) return Status::Ok();
-  return CudaCopyRows(ctx, stream->native(), static_cast<char*>(y.blob.data) + first_target * row_bytes,
-                      micro_batches * row_bytes, x.blob.data, row_bytes, rows, row_bytes);
+  return CudaCopyRows(ctx, stream->native(), static_cast<char*>(y.data) + rows.first * rows.row_bytes,
+                      rows.micro_batches * rows.row_bytes, ctx.in(0).data, rows.row_bytes, rows.rows,
+                      rows.row_bytes);
 }
 
 Status AccKernel(KernelContext& ctx) {
-  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx));
+  OFL_ASSIGN_OR_RETURN(const int64_t micro, MicroBatchOf(ctx, "cuda"));
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   if (micro == 0) return CopyAsync(ctx, stream->native());
   const Blob& x = ctx.in(0);

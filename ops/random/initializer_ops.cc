@@ -9,33 +9,13 @@
 #include "ops/random/logical_index.h"
 #include "ops/random/philox.h"
 #include "ops/random/random.h"
+#include "ops/random/sampling.h"
 
 namespace ofl {
 
 namespace {
 
 using FillTypes = TypeList<float, double, Float16, BFloat16, int32_t, int64_t>;
-
-// The largest value of T strictly below `value` (finite `value`).
-template <typename T>
-T NextBelow(T value) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    return std::nextafter(value, -std::numeric_limits<T>::infinity());
-  } else {
-    // f16/bf16 are sign-magnitude: a smaller value has a smaller magnitude
-    // when positive and a larger one when negative; below +0 lies the
-    // smallest negative subnormal.
-    T result = value;
-    if (value.bits & 0x8000u) {
-      ++result.bits;
-    } else if ((value.bits & 0x7fffu) == 0) {
-      result.bits = 0x8001u;
-    } else {
-      --result.bits;
-    }
-    return result;
-  }
-}
 
 Status CheckShapeAttr(const OpView& op) {
   const Shape& shape = op.attrs.GetShape("shape");
@@ -176,20 +156,15 @@ Status GenerateKernel(KernelContext& ctx, Sample sample, double exclusive_upper_
 }
 
 Status UniformKernel(KernelContext& ctx) {
-  const uint64_t seed = static_cast<uint64_t>(ctx.attr().GetInt("seed"));
-  const double low = ctx.attr().GetFloat("low");
-  const double high = ctx.attr().GetFloat("high");
-  return GenerateKernel(
-      ctx, [=](uint64_t index) { return low + (high - low) * philox::UniformAt(seed, index); }, high);
+  const UniformSample sample{static_cast<uint64_t>(ctx.attr().GetInt("seed")), ctx.attr().GetFloat("low"),
+                             ctx.attr().GetFloat("high")};
+  return GenerateKernel(ctx, sample, sample.high);
 }
 
 Status NormalKernel(KernelContext& ctx) {
-  const uint64_t seed = static_cast<uint64_t>(ctx.attr().GetInt("seed"));
-  const double mean = ctx.attr().GetFloat("mean");
-  const double std_dev = ctx.attr().GetFloat("std");
-  return GenerateKernel(
-      ctx, [=](uint64_t index) { return mean + std_dev * philox::NormalAt(seed, index); },
-      std::numeric_limits<double>::infinity());
+  const NormalSample sample{static_cast<uint64_t>(ctx.attr().GetInt("seed")), ctx.attr().GetFloat("mean"),
+                            ctx.attr().GetFloat("std")};
+  return GenerateKernel(ctx, sample, std::numeric_limits<double>::infinity());
 }
 
 const char* const kRandomReason =

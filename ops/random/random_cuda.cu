@@ -17,6 +17,7 @@
 #include "ops/common/kernel_helpers.h"
 #include "ops/cuda_kernels.h"
 #include "ops/random/philox.h"
+#include "ops/random/sampling.h"
 
 namespace ofl {
 
@@ -45,8 +46,9 @@ struct LogicalIndexer {
   }
 };
 
-// The indexer of `arg`, after checking (as CheckPieceInLogical does for the
-// CPU) that the piece lies inside its logical tensor.
+// The indexer of `arg`, after checking (as CheckPieceInLogical of
+// logical_index.h does for the CPU; that header needs OpenMP, which nvcc
+// is not given) that the piece lies inside its logical tensor.
 StatusOr<LogicalIndexer> IndexerOf(const std::string& op, const TensorArg& arg) {
   const Shape& piece = arg.blob.shape();
   const int rank = piece.rank();
@@ -86,26 +88,6 @@ CudaStorage<T> ToStorage(T value) {
   }
 }
 
-// The largest value of T strictly below finite `value`: the CPU kernel's
-// NextBelow (initializer_ops.cc), evaluated on the host.
-template <typename T>
-T NextBelow(T value) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    return std::nextafter(value, -std::numeric_limits<T>::infinity());
-  } else {
-    // Sign-magnitude: see initializer_ops.cc.
-    T result = value;
-    if (value.bits & 0x8000u) {
-      ++result.bits;
-    } else if ((value.bits & 0x7fffu) == 0) {
-      result.bits = 0x8001u;
-    } else {
-      --result.bits;
-    }
-    return result;
-  }
-}
-
 template <typename D>
 __global__ void FillKernel(int64_t n, D value, D* out) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
@@ -132,24 +114,6 @@ Status FillCuda(KernelContext& ctx) {
   }));
   return CudaLaunchStatus(ctx);
 }
-
-struct UniformSample {
-  uint64_t seed;
-  double low;
-  double high;
-  __device__ __forceinline__ double operator()(uint64_t index) const {
-    return low + (high - low) * philox::UniformAt(seed, index);
-  }
-};
-
-struct NormalSample {
-  uint64_t seed;
-  double mean;
-  double std_dev;
-  __device__ __forceinline__ double operator()(uint64_t index) const {
-    return mean + std_dev * philox::NormalAt(seed, index);
-  }
-};
 
 // out[i] = sample(logical index of i) rounded to D; with `bounded`, a value
 // rounded up onto the exclusive bound becomes `below_bound` (as on the CPU).

@@ -5,7 +5,7 @@
 // dividing by the LOGICAL reduced count, identities for empty reductions.
 //
 // Axes of extent 1 are dropped and neighbouring axes with the same role
-// merged (as the CPU's PlanReduction does). One reduced run is one pass
+// merged (the CPU's ReduceRuns / PlanReduction). One reduced run is one pass
 // [outer, reduced, inner], which runs fast paths: inner == 1 gives one warp per
 // output (row sums), inner > 1 one thread per output column (coalesced over
 // the inner block). When the outputs are too few to fill the GPU the reduced
@@ -22,6 +22,7 @@
 #include "ops/common/cuda_reduce.cuh"
 #include "ops/cuda_kernels.h"
 #include "ops/reduce/reduce_kernels.h"
+#include "ops/reduce/reduce_plan.h"
 
 namespace ofl {
 
@@ -130,8 +131,8 @@ __global__ void ReduceFinishKernel(const Acc* partial, int64_t outer, int64_t in
 }
 
 // Any set of reduced axes: thread per output element. kept / reduced hold the
-// extents of the kept and reduced axes (in axis order) and *_strides their
-// element strides in the input.
+// extents of the kept and reduced runs of axes (ReduceRuns, outermost first)
+// and *_strides their element strides in the input.
 template <typename D, typename Acc, bool kMax>
 __global__ void ReduceGeneralKernel(const D* in, CudaDims kept, CudaDims kept_strides, CudaDims reduced,
                                     CudaDims reduced_strides, int64_t out_count, int64_t reduced_count,
@@ -162,63 +163,6 @@ __global__ void ReduceGeneralKernel(const D* in, CudaDims kept, CudaDims kept_st
 // assignment statement (its Status& result is discarded).
 void StoreStatus(Status& slot, Status value) { std::swap(slot, value); }
 
-// The reduced axes of a piece of rank `rank`, sorted and distinct (empty
-// attribute = all axes), as on the CPU.
-StatusOr<std::vector<int>> KernelAxes(const KernelContext& ctx, int rank) {
-  const std::vector<int64_t>& given = ctx.attr().GetInts("axes");
-  std::vector<int> axes;
-  if (given.empty()) {
-    for (int axis = 0; axis < rank; ++axis) axes.push_back(axis);
-    return axes;
-  }
-  for (int64_t axis : given) {
-    OFL_ASSIGN_OR_RETURN(int normalized, NormalizeAxis("[" + ctx.op_name + "] attribute axes", axis, rank));
-    axes.push_back(normalized);
-  }
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return axes;
-}
-
-bool IsReduced(const std::vector<int>& axes, int axis) {
-  return std::binary_search(axes.begin(), axes.end(), axis);
-}
-
-int64_t KeptCount(const Shape& shape, const std::vector<int>& axes) {
-  int64_t count = 1;
-  for (int axis = 0; axis < shape.rank(); ++axis) {
-    if (!IsReduced(axes, axis)) count *= shape[axis];
-  }
-  return count;
-}
-
-// Runs of neighbouring axes with the same role (reduced or kept), axes of
-// extent 1 dropped. `shape` has no zero extent.
-struct AxisRun {
-  int64_t extent;
-  bool reduced;
-};
-std::vector<AxisRun> MergedRuns(const Shape& shape, const std::vector<int>& axes) {
-  std::vector<AxisRun> runs;
-  for (int axis = 0; axis < shape.rank(); ++axis) {
-    if (shape[axis] == 1) continue;
-    const bool reduced = IsReduced(axes, axis);
-    if (!runs.empty() && runs.back().reduced == reduced) {
-      runs.back().extent *= shape[axis];
-    } else {
-      runs.push_back(AxisRun{shape[axis], reduced});
-    }
-  }
-  return runs;
-}
-
-/// A reduction with one reduced run: in is [outer, reduced, inner].
-struct SinglePass {
-  int64_t outer = 1;
-  int64_t reduced = 1;
-  int64_t inner = 1;
-};
-
 // Threads the GPU wants busy before a pass is worth cutting into parts.
 constexpr int64_t kWantedThreads = int64_t{132} * 2048;
 
@@ -230,27 +174,19 @@ Status LaunchReduce(const KernelContext& ctx, const CudaStream& stream, const D*
     return CudaForEach(ctx, native, out_count,
                        [=] __device__(int64_t i) { out[i] = spec.Store(spec.identity); });
   }
-  const std::vector<AxisRun> runs = MergedRuns(shape, axes);
-  int reduced_runs = 0;
-  for (const AxisRun& run : runs) reduced_runs += run.reduced ? 1 : 0;
-  if (reduced_runs == 0) {  // only extent-1 axes reduced: an element-wise copy
+  // The CPU's plan (reduce_loop.h): no pass = only extent-1 axes reduced.
+  const std::vector<ReducePass> passes = PlanReduction(shape, axes);
+  if (passes.empty()) {  // an element-wise copy
     return CudaForEach(ctx, native, out_count,
                        [=] __device__(int64_t i) { out[i] = spec.Store(ToCudaCompute<Acc>(in[i])); });
   }
-  if (reduced_runs == 1) {
-    SinglePass pass;
-    bool after = false;
-    for (const AxisRun& run : runs) {
-      if (run.reduced) {
-        pass.reduced = run.extent;
-        after = true;
-      } else {
-        (after ? pass.inner : pass.outer) *= run.extent;
-      }
-    }
+  if (passes.size() == 1) {
+    const ReducePass& pass = passes[0];
     const int64_t threads_per_slot = pass.inner == 1 ? 32 : 1;
     const int64_t natural = pass.outer * pass.inner * threads_per_slot;
-    // Parts of at least 1024 elements, only when the outputs alone leave the GPU idle.
+    // Parts of at least 1024 elements, only when the outputs alone leave the
+    // GPU idle, and no more partial results than the workspace holds
+    // (outer * parts * inner of Acc; one part needs none).
     int64_t parts = 1;
     if (natural < kWantedThreads) {
       parts = std::min((kWantedThreads + natural - 1) / natural, std::max<int64_t>(1, pass.reduced / 1024));
@@ -274,28 +210,21 @@ Status LaunchReduce(const KernelContext& ctx, const CudaStream& stream, const D*
     }
     return CudaLaunchStatus(ctx);
   }
-  // Several reduced runs: the general kernel over the axes of extent > 1.
+  // Several reduced runs: the general kernel over the merged runs (at most
+  // 8 kept and 8 reduced ones, so any rank up to 16 fits).
   CudaDims kept, kept_strides, reduced, reduced_strides;
-  int64_t stride = 1;
-  std::vector<int64_t> strides(shape.rank());
-  for (int axis = shape.rank() - 1; axis >= 0; --axis) {
-    strides[axis] = stride;
-    stride *= shape[axis];
-  }
   int64_t reduced_count = 1;
-  for (int axis = 0; axis < shape.rank(); ++axis) {
-    if (shape[axis] == 1) continue;
-    const bool is_reduced = IsReduced(axes, axis);
-    CudaDims& dims = is_reduced ? reduced : kept;
-    CudaDims& dim_strides = is_reduced ? reduced_strides : kept_strides;
+  for (const ReduceRun& run : ReduceRuns(shape, axes)) {
+    CudaDims& dims = run.reduced ? reduced : kept;
+    CudaDims& dim_strides = run.reduced ? reduced_strides : kept_strides;
     OFL_CHECK_OR_RETURN(dims.rank < 8)
-        << "[" << ctx.op_name << "] cuda kernel: expected at most 8 " << (is_reduced ? "reduced" : "kept")
-        << " axes of extent > 1, got shape " << shape.ToString();
-    dims.d[dims.rank] = shape[axis];
-    dim_strides.d[dim_strides.rank] = strides[axis];
+        << "[" << ctx.op_name << "] cuda kernel: expected at most 8 runs of "
+        << (run.reduced ? "reduced" : "kept") << " axes, got shape " << shape.ToString();
+    dims.d[dims.rank] = run.extent;
+    dim_strides.d[dim_strides.rank] = run.stride;
     ++dims.rank;
     ++dim_strides.rank;
-    if (is_reduced) reduced_count *= shape[axis];
+    if (run.reduced) reduced_count *= run.extent;
   }
   ReduceGeneralKernel<D, Acc, kMax><<<CudaGridFor(out_count), kCudaBlock, 0, native>>>(
       in, kept, kept_strides, reduced, reduced_strides, out_count, reduced_count, spec, out);
@@ -306,8 +235,8 @@ Status RunReduce(KernelContext& ctx, ReduceKind kind) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
-  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, KernelAxes(ctx, x.shape().rank()));
-  const int64_t out_count = KeptCount(x.shape(), axes);
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, x.shape().rank()));
+  const int64_t out_count = ReduceKeptCount(x.shape(), axes);
   OFL_CHECK_OR_RETURN(out_count == y.NumElements())
       << "[" << ctx.op_name << "] cuda kernel: expected an output piece of " << out_count
       << " elements for input piece " << x.shape().ToString() << ", got " << y.shape().ToString();
@@ -400,23 +329,27 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
   const Blob& dx = ctx.out(0);
   const Shape& shape = x.shape();
   const int rank = shape.rank();
-  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, KernelAxes(ctx, rank));
-  const int64_t kept = KeptCount(shape, axes);
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, rank));
+  const int64_t kept = ReduceKeptCount(shape, axes);
   OFL_CHECK_OR_RETURN(y.NumElements() == kept && dy.NumElements() == kept && dx.shape() == shape)
       << "[" << ctx.op_name << "] cuda kernel: expected y and dy pieces of " << kept << " elements and dx "
       << shape.ToString() << ", got y " << y.shape().ToString() << ", dy " << dy.shape().ToString() << ", dx "
       << dx.shape().ToString();
   const int64_t count = shape.NumElements();
   if (count == 0) return Status::Ok();
-  OFL_CHECK_OR_RETURN(rank <= 8) << "[" << ctx.op_name << "] cuda kernel: expected rank <= 8, got "
-                                 << shape.ToString();
+  // Over the merged runs of axes (extent-1 axes dropped), so ranks above 8
+  // work as long as at most 8 runs remain; out_strides is 0 on reduced runs.
+  const std::vector<ReduceRun> runs = ReduceRuns(shape, axes);
+  OFL_CHECK_OR_RETURN(runs.size() <= 8)
+      << "[" << ctx.op_name << "] cuda kernel: expected at most 8 runs of reduced and kept axes, got "
+      << shape.ToString();
   CudaDims dims, out_strides;
-  dims.rank = out_strides.rank = rank;
+  dims.rank = out_strides.rank = static_cast<int>(runs.size());
   int64_t stride = 1;
-  for (int axis = rank - 1; axis >= 0; --axis) {
-    dims.d[axis] = shape[axis];
-    out_strides.d[axis] = IsReduced(axes, axis) ? 0 : stride;
-    if (!IsReduced(axes, axis)) stride *= shape[axis];
+  for (int k = dims.rank - 1; k >= 0; --k) {
+    dims.d[k] = runs[k].extent;
+    out_strides.d[k] = runs[k].reduced ? 0 : stride;
+    if (!runs[k].reduced) stride *= runs[k].extent;
   }
   const size_t tie_bytes = static_cast<size_t>(kept) * sizeof(unsigned long long);
   OFL_CHECK_OR_RETURN(tie_bytes <= stream->workspace_bytes())

@@ -25,40 +25,14 @@ template <typename T>
 using MaxAccumulator =
     std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
 
-// The reduced axes of a piece of rank `rank`, sorted and distinct (empty
-// attribute = all axes). Inference validated them; this only guards kernels
-// called with attributes that skipped inference.
-StatusOr<std::vector<int>> KernelAxes(const KernelContext& ctx, int rank) {
-  const std::vector<int64_t>& given = ctx.attr().GetInts("axes");
-  std::vector<int> axes;
-  if (given.empty()) {
-    for (int axis = 0; axis < rank; ++axis) axes.push_back(axis);
-    return axes;
-  }
-  for (int64_t axis : given) {
-    OFL_ASSIGN_OR_RETURN(int normalized, NormalizeAxis("[" + ctx.op_name + "] attribute axes", axis, rank));
-    axes.push_back(normalized);
-  }
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return axes;
-}
-
-int64_t KeptCount(const Shape& shape, const std::vector<int>& axes) {
-  int64_t count = 1;
-  for (int axis = 0; axis < shape.rank(); ++axis) {
-    if (!std::binary_search(axes.begin(), axes.end(), axis)) count *= shape[axis];
-  }
-  return count;
-}
-
 Status RunReduce(KernelContext& ctx, ReduceKind kind) {
   const Blob& x = ctx.in(0);
   const Blob& y = ctx.out(0);
-  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, KernelAxes(ctx, x.shape().rank()));
-  OFL_CHECK_OR_RETURN(KeptCount(x.shape(), axes) == y.NumElements())
-      << "[" << ctx.op_name << "] cpu kernel: expected an output piece of " << KeptCount(x.shape(), axes)
-      << " elements for input piece " << x.shape().ToString() << ", got " << y.shape().ToString();
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, x.shape().rank()));
+  OFL_CHECK_OR_RETURN(ReduceKeptCount(x.shape(), axes) == y.NumElements())
+      << "[" << ctx.op_name << "] cpu kernel: expected an output piece of "
+      << ReduceKeptCount(x.shape(), axes) << " elements for input piece " << x.shape().ToString() << ", got "
+      << y.shape().ToString();
   // A mean divides by the logical count: pieces of an input split along a
   // reduced axis then add up (P(sum)) to the logical mean.
   double scale = 1.0;
@@ -107,8 +81,8 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
   const Blob& dx = ctx.out(0);
   const Shape& shape = x.shape();
   const int rank = shape.rank();
-  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, KernelAxes(ctx, rank));
-  const int64_t kept = KeptCount(shape, axes);
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, rank));
+  const int64_t kept = ReduceKeptCount(shape, axes);
   OFL_CHECK_OR_RETURN(y.NumElements() == kept && dy.NumElements() == kept && dx.shape() == shape)
       << "[" << ctx.op_name << "] cpu kernel: expected y and dy pieces of " << kept << " elements and dx "
       << shape.ToString() << ", got y " << y.shape().ToString() << ", dy " << dy.shape().ToString() << ", dx "
@@ -169,6 +143,30 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
 }
 
 }  // namespace
+
+StatusOr<std::vector<int>> ReduceKernelAxes(const KernelContext& ctx, int rank) {
+  const std::vector<int64_t>& given = ctx.attr().GetInts("axes");
+  std::vector<int> axes;
+  if (given.empty()) {
+    for (int axis = 0; axis < rank; ++axis) axes.push_back(axis);
+    return axes;
+  }
+  for (int64_t axis : given) {
+    OFL_ASSIGN_OR_RETURN(int normalized, NormalizeAxis("[" + ctx.op_name + "] attribute axes", axis, rank));
+    axes.push_back(normalized);
+  }
+  std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  return axes;
+}
+
+int64_t ReduceKeptCount(const Shape& shape, const std::vector<int>& axes) {
+  int64_t count = 1;
+  for (int axis = 0; axis < shape.rank(); ++axis) {
+    if (!std::binary_search(axes.begin(), axes.end(), axis)) count *= shape[axis];
+  }
+  return count;
+}
 
 const char* ReduceOpName(ReduceKind kind) {
   switch (kind) {

@@ -1,4 +1,5 @@
-// CPU kernels of the reduce family (internal to ops/reduce/).
+// CPU kernels of the reduce family, and the attribute helpers the CUDA
+// kernels share with them (internal to ops/reduce/).
 #pragma once
 
 #include <vector>
@@ -12,6 +13,14 @@ enum class ReduceKind { kSum, kMean, kMax };
 
 /// The op name of a reduction: "reduce_sum", "reduce_mean", "reduce_max".
 const char* ReduceOpName(ReduceKind kind);
+
+/// The reduced axes of a piece of rank `rank`, sorted and distinct (empty
+/// attribute `axes` = all axes). Inference validated them; this only guards
+/// kernels called with attributes that skipped inference.
+StatusOr<std::vector<int>> ReduceKernelAxes(const KernelContext& ctx, int rank);
+
+/// The number of output elements: the product of the extents not in `axes`.
+int64_t ReduceKeptCount(const Shape& shape, const std::vector<int>& axes);
 
 /// The dtypes with a CPU kernel for `kind`.
 std::vector<DType> ReduceKernelDTypes(ReduceKind kind);

@@ -2,22 +2,29 @@
 
 namespace ofl {
 
-std::vector<ReducePass> PlanReduction(const Shape& shape, const std::vector<int>& axes) {
-  // Runs of neighbouring axes with the same role; extent-1 axes play no role.
-  struct Run {
-    int64_t extent;
-    bool reduced;
-  };
-  std::vector<Run> runs;
+std::vector<ReduceRun> ReduceRuns(const Shape& shape, const std::vector<int>& axes) {
+  std::vector<int64_t> strides(shape.rank());
+  int64_t stride = 1;
+  for (int axis = shape.rank() - 1; axis >= 0; --axis) {
+    strides[axis] = stride;
+    stride *= shape[axis];
+  }
+  std::vector<ReduceRun> runs;
   for (int axis = 0; axis < shape.rank(); ++axis) {
     if (shape[axis] == 1) continue;
     const bool reduced = std::binary_search(axes.begin(), axes.end(), axis);
     if (!runs.empty() && runs.back().reduced == reduced) {
       runs.back().extent *= shape[axis];
+      runs.back().stride = strides[axis];
     } else {
-      runs.push_back(Run{shape[axis], reduced});
+      runs.push_back(ReduceRun{shape[axis], reduced, strides[axis]});
     }
   }
+  return runs;
+}
+
+std::vector<ReducePass> PlanReduction(const Shape& shape, const std::vector<int>& axes) {
+  std::vector<ReduceRun> runs = ReduceRuns(shape, axes);
   // Reduce the last reduced run first: everything after it is kept, so its
   // `inner` block is contiguous; then drop it and repeat.
   std::vector<ReducePass> passes;

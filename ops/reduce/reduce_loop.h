@@ -22,20 +22,9 @@
 
 #include "oneflow_like/parallel.h"
 #include "oneflow_like/shape.h"
+#include "ops/reduce/reduce_plan.h"
 
 namespace ofl {
-
-/// One pass: out[o, i] = combine over r of in[o, r, i].
-struct ReducePass {
-  int64_t outer = 1;
-  int64_t reduced = 1;
-  int64_t inner = 1;
-};
-
-/// The passes that reduce a tensor of `shape` over the sorted, distinct
-/// `axes`, in execution order. Empty when no axis of extent > 1 is reduced
-/// (the reduction is then an element-wise copy). `shape` has no zero extent.
-std::vector<ReducePass> PlanReduction(const Shape& shape, const std::vector<int>& axes);
 
 /// The least number of inputs worth a task of its own.
 inline constexpr int64_t kReduceTaskElements = int64_t{1} << 15;

@@ -5,6 +5,7 @@
 
 #include "ops/cuda_kernels.h"
 #include "ops/elementwise/cuda_elementwise.cuh"
+#include "ops/schedule/schedule.h"
 
 namespace ofl {
 
@@ -17,32 +18,16 @@ struct ScheduleParameters {
   double min_learning_rate;
 };
 
-// ScheduledLearningRate of schedule_ops.cc, step for step (a host function
-// there, so it cannot be called here). The CPU kernel reports a step < 1 as
-// an error; the GPU cannot report a value it reads from device memory, so
-// it writes NaN: an unmistakable learning rate rather than a plausible one.
+// The schedule of schedule.h. The CPU kernel reports a step < 1 as an
+// error; the GPU cannot report a value it reads from device memory, so it
+// writes NaN: an unmistakable learning rate rather than a plausible one.
 template <typename R>
 __global__ void LearningRateKernel(const int64_t* step_pointer, R* out, ScheduleParameters parameters) {
   const int64_t step = *step_pointer;
-  double rate;
-  if (step < 1) {
-    rate = __longlong_as_double(0x7ff8000000000000LL);  // quiet NaN
-  } else if (step <= parameters.warmup_steps) {
-    rate =
-        parameters.learning_rate * static_cast<double>(step) / static_cast<double>(parameters.warmup_steps);
-  } else if (parameters.decay_steps == 0) {
-    rate = parameters.learning_rate;
-  } else {
-    const int64_t since_warmup = step - parameters.warmup_steps;
-    if (since_warmup >= parameters.decay_steps) {
-      rate = parameters.min_learning_rate;
-    } else {
-      const double progress = static_cast<double>(since_warmup) / static_cast<double>(parameters.decay_steps);
-      constexpr double kPi = 3.14159265358979323846;  // std::numbers::pi
-      rate = parameters.min_learning_rate +
-             (parameters.learning_rate - parameters.min_learning_rate) * 0.5 * (1.0 + cos(kPi * progress));
-    }
-  }
+  const double rate = step < 1
+                          ? __longlong_as_double(0x7ff8000000000000LL)  // quiet NaN
+                          : ScheduledLearningRate(step, parameters.learning_rate, parameters.warmup_steps,
+                                                  parameters.decay_steps, parameters.min_learning_rate);
   *out = static_cast<R>(rate);
 }
 

@@ -1,6 +1,5 @@
 // learning_rate_schedule and increment (see schedule.h for the contract).
 #include <cmath>
-#include <numbers>
 
 #include "ops/common/infer_helpers.h"
 #include "ops/common/kernel_helpers.h"
@@ -8,21 +7,6 @@
 #include "ops/schedule/schedule.h"
 
 namespace ofl {
-
-double ScheduledLearningRate(int64_t step, double learning_rate, int64_t warmup_steps, int64_t decay_steps,
-                             double min_learning_rate) {
-  if (step <= warmup_steps) {
-    // Step 1 already moves (lr / W): a warm-up that starts at exactly 0
-    // would waste the first update.
-    return learning_rate * static_cast<double>(step) / static_cast<double>(warmup_steps);
-  }
-  if (decay_steps == 0) return learning_rate;
-  const int64_t since_warmup = step - warmup_steps;
-  if (since_warmup >= decay_steps) return min_learning_rate;
-  const double progress = static_cast<double>(since_warmup) / static_cast<double>(decay_steps);
-  return min_learning_rate +
-         (learning_rate - min_learning_rate) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
-}
 
 namespace {
 

@@ -7,32 +7,24 @@
 #include "oneflow_like/parallel.h"
 #include "ops/common/infer_helpers.h"
 #include "ops/common/kernel_helpers.h"
-#include "ops/elementwise/functors.h"
-#include "ops/softmax/softmax.h"
 #include "ops/common/vector_math.h"
+#include "ops/elementwise/functors.h"
+#include "ops/softmax/causal_mask.h"
+#include "ops/softmax/softmax.h"
 
 namespace ofl {
 
 namespace {
 
-// Query row i of Tq may see keys j <= i + (Tk - Tq): with Tq == Tk the usual
-// lower triangle; with Tq < Tk (the last Tq queries of a longer sequence,
-// as with a key/value cache) every query also sees the Tk - Tq earlier keys.
+// The mask rule (which keys a query row sees) lives in causal_mask.h, shared
+// with the CUDA kernel.
 KernelFactory CausalSoftmaxKernel() {
   return MakeFunctionKernel([](KernelContext& ctx) -> Status {
-    const TensorArg& x_arg = ctx.inputs[0];
-    const Shape& shape = x_arg.blob.shape();
-    const int rank = shape.rank();
-    const int64_t tk = shape[rank - 1];
-    const int64_t local_tq = shape[rank - 2];
-    OFL_CHECK_OR_RETURN(tk == x_arg.logical_shape[rank - 1])
-        << "[" << ctx.op_name << "] x: expected the key axis whole on each device ("
-        << x_arg.logical_shape[rank - 1] << " keys), got a piece with " << tk;
-    const int64_t row_offset = x_arg.offset.empty() ? 0 : x_arg.offset[rank - 2];
-    const int64_t visible_shift = x_arg.logical_shape[rank - 1] - x_arg.logical_shape[rank - 2];
+    OFL_ASSIGN_OR_RETURN(const CausalMask mask, CausalMaskOf(ctx));
+    const int64_t tk = mask.tk;
     const double scale = ctx.attr().GetFloat("scale");
-    if (tk == 0 || local_tq == 0) return Status::Ok();
-    const int64_t rows = shape.NumElements() / tk;
+    if (tk == 0 || mask.local_tq == 0) return Status::Ok();
+    const int64_t rows = ctx.in(0).shape().NumElements() / tk;
     return DispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
       using T = decltype(tag);
       using C = ComputeType<T>;
@@ -43,8 +35,7 @@ KernelFactory CausalSoftmaxKernel() {
         for (int64_t r = begin; r < end; ++r) {
           const T* __restrict xr = x + r * tk;
           T* __restrict yr = y + r * tk;
-          const int64_t query = row_offset + r % local_tq;
-          const int64_t visible = std::clamp<int64_t>(query + visible_shift + 1, 0, tk);
+          const int64_t visible = mask.VisibleKeys(r);
           const C max = MaxOf<C>(visible, [&](int64_t j) { return s * ToCompute<C>(xr[j]); });
           // f32 and f64 park exp(s x - max) in y and rescale it in place; f16
           // and bf16 recompute it rather than round it twice.

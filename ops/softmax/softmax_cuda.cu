@@ -11,6 +11,7 @@
 #include "ops/common/cuda_reduce.cuh"
 #include "ops/common/cuda_rows.cuh"
 #include "ops/cuda_kernels.h"
+#include "ops/softmax/causal_mask.h"
 
 namespace ofl {
 
@@ -23,40 +24,19 @@ __device__ __forceinline__ C NegativeInfinity() {
 
 // ---- softmax / log_softmax over the last axis ---------------------------------
 
-template <typename D, int kVec, int kChunks, bool kWarp, bool kLog>
+// Row r of a [rows, cols] problem: softmax (kLog: log_softmax) of the whole
+// row, or with kCausal the causal_softmax of scale * x under `mask`
+// (causal_mask.h, the CPU's rule); both through SoftmaxRow.
+template <typename D, int kVec, int kChunks, bool kWarp, bool kLog, bool kCausal>
 __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    SoftmaxRowsKernel(const D* x, D* y, int64_t rows, int64_t cols) {
+    SoftmaxRowsKernel(const D* x, D* y, int64_t rows, int64_t cols, CausalMask mask, CudaCompute<D> scale) {
   using C = CudaCompute<D>;
   const RowGroup group = RowGroupOf<kWarp>();
   for (int64_t r = group.first; r < rows; r += group.step) {
     RowCache<D, C, kVec, kChunks> xs{x + r * cols};
     xs.Load(group, cols);
-    C max = NegativeInfinity<C>();
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) max = CudaNanSkippingMaxOp{}(max, values[v]);
-    });
-    max = GroupReduce<kWarp>(max, CudaNanSkippingMaxOp{}, NegativeInfinity<C>());
-    C sum = 0;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) sum += exp(values[v] - max);
-    });
-    sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
-    const C shift = max + log(sum);
-    const C inverse = C(1) / sum;
-    D* yr = y + r * cols;
-    ForEachChunk<kVec, kChunks>(group, cols, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) values[v] = kLog ? values[v] - shift : exp(values[v] - max) * inverse;
-      StorePack<kVec>(yr + base, values);
-    });
+    const int64_t visible = kCausal ? mask.VisibleKeys(r) : cols;
+    SoftmaxRow<kLog, kWarp>(group, xs, cols, visible, scale, y + r * cols);
   }
 }
 
@@ -85,8 +65,10 @@ __global__ void SoftmaxLinesKernel(const D* x, D* y, int64_t outer, int64_t exte
 
 // ---- softmax_grad / log_softmax_grad --------------------------------------------
 
-// softmax_grad: total = sum(dy * y), dx = y * (dy - total);
-// log_softmax_grad: total = sum(dy), dx = dy - exp(y) * total.
+// softmax_grad: total = sum(dy * y), dx = scale * y * (dy - total), scale
+// being 1 except for causal_softmax_grad (its masked places have y == 0, so
+// they get dx == 0 without the mask); log_softmax_grad: total = sum(dy),
+// dx = dy - exp(y) * total (scale unused).
 template <typename C, bool kLog>
 __device__ __forceinline__ C GradTerm(C y, C dy) {
   if constexpr (kLog) {
@@ -96,17 +78,17 @@ __device__ __forceinline__ C GradTerm(C y, C dy) {
   }
 }
 template <typename C, bool kLog>
-__device__ __forceinline__ C GradOf(C y, C dy, C total) {
+__device__ __forceinline__ C GradOf(C y, C dy, C total, C scale) {
   if constexpr (kLog) {
     return dy - exp(y) * total;
   } else {
-    return y * (dy - total);
+    return scale * y * (dy - total);  // (1 * y) == y exactly: the plain softmax_grad
   }
 }
 
 template <typename D, int kVec, int kChunks, bool kWarp, bool kLog>
 __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    SoftmaxGradRowsKernel(const D* y, const D* dy, D* dx, int64_t rows, int64_t cols) {
+    SoftmaxGradRowsKernel(const D* y, const D* dy, D* dx, int64_t rows, int64_t cols, CudaCompute<D> scale) {
   using C = CudaCompute<D>;
   const RowGroup group = RowGroupOf<kWarp>();
   for (int64_t r = group.first; r < rows; r += group.step) {
@@ -129,7 +111,7 @@ __global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThread
       ys.Fetch(c, base, yv);
       dys.Fetch(c, base, dyv);
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) yv[v] = GradOf<C, kLog>(yv[v], dyv[v], total);
+      for (int v = 0; v < kVec; ++v) yv[v] = GradOf<C, kLog>(yv[v], dyv[v], total, scale);
       StorePack<kVec>(dxr + base, yv);
     });
   }
@@ -150,90 +132,9 @@ __global__ void SoftmaxGradLinesKernel(const D* y, const D* dy, D* dx, int64_t o
     }
     for (int64_t j = 0; j < extent; ++j) {
       const int64_t at = base + j * inner;
-      dx[at] = FromCudaCompute<D>(GradOf<C, kLog>(ToCudaCompute<C>(y[at]), ToCudaCompute<C>(dy[at]), total));
+      dx[at] =
+          FromCudaCompute<D>(GradOf<C, kLog>(ToCudaCompute<C>(y[at]), ToCudaCompute<C>(dy[at]), total, C(1)));
     }
-  }
-}
-
-// ---- causal_softmax ------------------------------------------------------------------
-
-// Row r is query row_offset + r % local_tq of the LOGICAL tensor; it sees
-// keys j < visible = clamp(query + visible_shift + 1, 0, tk) and gets 0 at
-// the others (causal_softmax.cc).
-template <typename D, int kVec, int kChunks, bool kWarp>
-__global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    CausalSoftmaxKernel(const D* x, D* y, int64_t rows, int64_t tk, int64_t local_tq, int64_t row_offset,
-                        int64_t visible_shift, CudaCompute<D> scale) {
-  using C = CudaCompute<D>;
-  const RowGroup group = RowGroupOf<kWarp>();
-  for (int64_t r = group.first; r < rows; r += group.step) {
-    const int64_t query = row_offset + r % local_tq;
-    int64_t visible = query + visible_shift + 1;
-    visible = visible < 0 ? 0 : (visible > tk ? tk : visible);
-    RowCache<D, C, kVec, kChunks> xs{x + r * tk};
-    xs.Load(group, tk);
-    C max = NegativeInfinity<C>();
-    ForEachChunk<kVec, kChunks>(group, tk, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) {
-        if (base + v < visible) max = CudaNanSkippingMaxOp{}(max, scale * values[v]);
-      }
-    });
-    max = GroupReduce<kWarp>(max, CudaNanSkippingMaxOp{}, NegativeInfinity<C>());
-    C sum = 0;
-    ForEachChunk<kVec, kChunks>(group, tk, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) {
-        if (base + v < visible) sum += exp(scale * values[v] - max);
-      }
-    });
-    sum = GroupReduce<kWarp>(sum, CudaSumOp{}, C(0));
-    const C inverse = C(1) / sum;
-    D* yr = y + r * tk;
-    ForEachChunk<kVec, kChunks>(group, tk, [&](int c, int64_t base) {
-      C values[kVec];
-      xs.Fetch(c, base, values);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v)
-        values[v] = base + v < visible ? exp(scale * values[v] - max) * inverse : C(0);
-      StorePack<kVec>(yr + base, values);
-    });
-  }
-}
-
-// dx = scale * y * (dy - sum_j dy_j y_j); masked places have y == 0.
-template <typename D, int kVec, int kChunks, bool kWarp>
-__global__ void __launch_bounds__(kWarp ? kRowWarpBlockThreads : kRowBlockThreads)
-    CausalSoftmaxGradKernel(const D* y, const D* dy, D* dx, int64_t rows, int64_t tk, CudaCompute<D> scale) {
-  using C = CudaCompute<D>;
-  const RowGroup group = RowGroupOf<kWarp>();
-  for (int64_t r = group.first; r < rows; r += group.step) {
-    RowCache<D, C, kVec, kChunks> ys{y + r * tk};
-    RowCache<D, C, kVec, kChunks> dys{dy + r * tk};
-    ys.Load(group, tk);
-    dys.Load(group, tk);
-    C dot = 0;
-    ForEachChunk<kVec, kChunks>(group, tk, [&](int c, int64_t base) {
-      C yv[kVec], dyv[kVec];
-      ys.Fetch(c, base, yv);
-      dys.Fetch(c, base, dyv);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) dot += dyv[v] * yv[v];
-    });
-    dot = GroupReduce<kWarp>(dot, CudaSumOp{}, C(0));
-    D* dxr = dx + r * tk;
-    ForEachChunk<kVec, kChunks>(group, tk, [&](int c, int64_t base) {
-      C yv[kVec], dyv[kVec];
-      ys.Fetch(c, base, yv);
-      dys.Fetch(c, base, dyv);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) yv[v] = scale * yv[v] * (dyv[v] - dot);
-      StorePack<kVec>(dxr + base, yv);
-    });
   }
 }
 
@@ -256,11 +157,28 @@ StatusOr<AxisSplit> AxisSplitOf(const KernelContext& ctx) {
   return split;
 }
 
-bool AllAligned(std::initializer_list<const void*> pointers) {
-  for (const void* pointer : pointers) {
-    if (!IsAlignedTo(pointer, 16)) return false;
-  }
-  return true;
+// Launches SoftmaxRowsKernel over [rows, cols] (rows > 0) on the row engine.
+template <bool kLog, bool kCausal, typename D>
+void LaunchSoftmaxRows(cudaStream_t native, const D* x, D* y, int64_t rows, int64_t cols,
+                       const CausalMask& mask, CudaCompute<D> scale) {
+  DispatchRowShape<D>(ChooseRowShape<D>(cols, AllAlignedTo16({x, y})), rows,
+                      [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
+                        SoftmaxRowsKernel<D, decltype(vec)::value, decltype(chunks)::value,
+                                          decltype(warp)::value, kLog, kCausal>
+                            <<<grid, block, 0, native>>>(x, y, rows, cols, mask, scale);
+                      });
+}
+
+// Launches SoftmaxGradRowsKernel over [rows, cols] (rows > 0) on the row engine.
+template <bool kLog, typename D>
+void LaunchSoftmaxGradRows(cudaStream_t native, const D* y, const D* dy, D* dx, int64_t rows, int64_t cols,
+                           CudaCompute<D> scale) {
+  DispatchRowShape<D>(
+      ChooseRowShape<D>(cols, AllAlignedTo16({y, dy, dx})), rows,
+      [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
+        SoftmaxGradRowsKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value, kLog>
+            <<<grid, block, 0, native>>>(y, dy, dx, rows, cols, scale);
+      });
 }
 
 template <bool kLog>
@@ -270,6 +188,7 @@ Status RunSoftmax(KernelContext& ctx) {
   if (split.extent == 0 || split.outer * split.inner == 0) return Status::Ok();
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
+    using C = CudaCompute<D>;
     const D* x = ctx.in(0).As<D>();
     D* y = ctx.out(0).As<D>();
     if (split.inner != 1) {
@@ -278,13 +197,7 @@ Status RunSoftmax(KernelContext& ctx) {
           x, y, split.outer, split.extent, split.inner);
       return;
     }
-    const int64_t rows = split.outer, cols = split.extent;
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(cols, AllAligned({x, y})), rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          SoftmaxRowsKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value, kLog>
-              <<<grid, block, 0, stream->native()>>>(x, y, rows, cols);
-        });
+    LaunchSoftmaxRows<kLog, false>(stream->native(), x, y, split.outer, split.extent, CausalMask{}, C(1));
   }));
   return CudaLaunchStatus(ctx);
 }
@@ -296,6 +209,7 @@ Status RunSoftmaxGrad(KernelContext& ctx) {
   if (split.extent == 0 || split.outer * split.inner == 0) return Status::Ok();
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
+    using C = CudaCompute<D>;
     const D* y = ctx.in(0).As<D>();
     const D* dy = ctx.in(1).As<D>();
     D* dx = ctx.out(0).As<D>();
@@ -305,55 +219,32 @@ Status RunSoftmaxGrad(KernelContext& ctx) {
           y, dy, dx, split.outer, split.extent, split.inner);
       return;
     }
-    const int64_t rows = split.outer, cols = split.extent;
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(cols, AllAligned({y, dy, dx})), rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          SoftmaxGradRowsKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value, kLog>
-              <<<grid, block, 0, stream->native()>>>(y, dy, dx, rows, cols);
-        });
+    LaunchSoftmaxGradRows<kLog>(stream->native(), y, dy, dx, split.outer, split.extent, C(1));
   }));
   return CudaLaunchStatus(ctx);
 }
 
 Status RunCausalSoftmax(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
-  const TensorArg& x_arg = ctx.inputs[0];
-  const Shape& shape = x_arg.blob.shape();
-  const int rank = shape.rank();
-  OFL_CHECK_OR_RETURN(rank >= 2 && x_arg.logical_shape.rank() == rank)
-      << "[" << ctx.op_name << "] x: expected a piece and logical shape of the same rank >= 2, got "
-      << shape.ToString() << " of " << x_arg.logical_shape.ToString();
-  const int64_t tk = shape[rank - 1];
-  const int64_t local_tq = shape[rank - 2];
-  OFL_CHECK_OR_RETURN(tk == x_arg.logical_shape[rank - 1])
-      << "[" << ctx.op_name << "] x: expected the key axis whole on each device ("
-      << x_arg.logical_shape[rank - 1] << " keys), got a piece with " << tk;
-  const int64_t row_offset = x_arg.offset.empty() ? 0 : x_arg.offset[rank - 2];
-  const int64_t visible_shift = x_arg.logical_shape[rank - 1] - x_arg.logical_shape[rank - 2];
+  OFL_ASSIGN_OR_RETURN(const CausalMask mask, CausalMaskOf(ctx));
   const double scale = ctx.attr().GetFloat("scale");
-  if (tk == 0 || local_tq == 0 || shape.NumElements() == 0) return Status::Ok();
-  const int64_t rows = shape.NumElements() / tk;
+  if (mask.tk == 0 || mask.local_tq == 0 || ctx.in(0).NumElements() == 0) return Status::Ok();
+  const int64_t rows = ctx.in(0).NumElements() / mask.tk;
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
     using C = CudaCompute<D>;
-    const D* x = ctx.in(0).As<D>();
-    D* y = ctx.out(0).As<D>();
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(tk, AllAligned({x, y})), rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          CausalSoftmaxKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
-              <<<grid, block, 0, stream->native()>>>(x, y, rows, tk, local_tq, row_offset, visible_shift,
-                                                     static_cast<C>(scale));
-        });
+    LaunchSoftmaxRows<false, true>(stream->native(), ctx.in(0).As<D>(), ctx.out(0).As<D>(), rows, mask.tk,
+                                   mask, static_cast<C>(scale));
   }));
   return CudaLaunchStatus(ctx);
 }
 
+// dx = scale * y * (dy - sum_j dy_j y_j): the softmax_grad rows with a scale.
 Status RunCausalSoftmaxGrad(KernelContext& ctx) {
   OFL_ASSIGN_OR_RETURN(CudaStream * stream, CudaStreamOf(ctx));
   const Shape& shape = ctx.in(0).shape();
-  OFL_CHECK_OR_RETURN(shape.rank() >= 1) << "[" << ctx.op_name << "] y: expected rank >= 2, got a scalar";
+  OFL_CHECK_OR_RETURN(shape.rank() >= 2)
+      << "[" << ctx.op_name << "] y: expected rank >= 2, got " << shape.ToString();
   const int64_t tk = shape[shape.rank() - 1];
   if (tk == 0 || shape.NumElements() == 0) return Status::Ok();
   const int64_t rows = shape.NumElements() / tk;
@@ -361,15 +252,8 @@ Status RunCausalSoftmaxGrad(KernelContext& ctx) {
   OFL_RETURN_IF_ERROR(CudaDispatchOr(ctx, FloatTypes{}, ctx.in(0).dtype(), [&](auto tag) {
     using D = CudaStorage<decltype(tag)>;
     using C = CudaCompute<D>;
-    const D* y = ctx.in(0).As<D>();
-    const D* dy = ctx.in(1).As<D>();
-    D* dx = ctx.out(0).As<D>();
-    DispatchRowShape<D>(
-        ChooseRowShape<D>(tk, AllAligned({y, dy, dx})), rows,
-        [&](auto vec, auto chunks, auto warp, dim3 grid, dim3 block) {
-          CausalSoftmaxGradKernel<D, decltype(vec)::value, decltype(chunks)::value, decltype(warp)::value>
-              <<<grid, block, 0, stream->native()>>>(y, dy, dx, rows, tk, static_cast<C>(scale));
-        });
+    LaunchSoftmaxGradRows<false>(stream->native(), ctx.in(0).As<D>(), ctx.in(1).As<D>(), ctx.out(0).As<D>(),
+                                 rows, tk, static_cast<C>(scale));
   }));
   return CudaLaunchStatus(ctx);
 }
