@@ -8,6 +8,7 @@ is_causal=True) on the same shapes with CUDA events (warm-up, median of 7
 batches, like cuda_bench) and prints one table.
 
     python3 bench/attention_vs_torch.py --cuda-bench build/bench/cuda_bench [--json out.json]
+    python3 bench/attention_vs_torch.py --cuda-bench-json cuda_bench.json   # figures already measured
 Exits 77 (skipped) without torch or a CUDA device.
 """
 import argparse
@@ -37,7 +38,9 @@ def median_ms(torch, fn, repeats):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cuda-bench", required=True, help="path of the cuda_bench binary")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cuda-bench", help="path of the cuda_bench binary (run with --json)")
+    source.add_argument("--cuda-bench-json", help="the JSON a cuda_bench run already wrote")
     parser.add_argument("--json", help="write the combined table here")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -51,10 +54,13 @@ def main():
         print("attention_vs_torch: skipped: torch sees no CUDA device")
         return 77
 
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [args.cuda_bench, "--json", out.name] + (["--quick"] if args.quick else [])
-        subprocess.run(command, check=True)
-        ours = json.load(open(out.name))
+    if args.cuda_bench_json:
+        ours = json.load(open(args.cuda_bench_json))
+    else:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [args.cuda_bench, "--json", out.name] + (["--quick"] if args.quick else [])
+            subprocess.run(command, check=True)
+            ours = json.load(open(out.name))
 
     rows = []
     for row in ours["rows"]:
