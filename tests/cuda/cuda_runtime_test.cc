@@ -2,6 +2,7 @@
 // OnComplete, errors), the caching device and pinned host allocators, and
 // host<->device and device<->device copies. Tests that need a GPU skip with
 // the reason; the error paths that need none run everywhere.
+#include <cublasLt.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -42,6 +43,22 @@ TEST(CudaStreamErrors, CreateNamesTheDeviceWhenItCannot) {
   ASSERT_FALSE(cpu.ok());
   EXPECT_NE(cpu.status().message().find("expected a cuda device"), std::string::npos)
       << cpu.status().message();
+}
+
+// cuBLASLt is loaded on first call (oneflow_like/cuda/cublaslt_loader.cc);
+// host-side descriptor calls need no GPU, so the loader is checked here.
+TEST(CublasLtLoader, LoadsTheLibraryOnFirstUse) {
+  const std::string name = cublasLtGetStatusName(CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(name, "CUBLAS_STATUS_SUCCESS");
+  cublasLtMatmulDesc_t desc = nullptr;
+  ASSERT_EQ(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+  const cublasOperation_t transpose = CUBLAS_OP_T;
+  EXPECT_EQ(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof(transpose)),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(cublasLtMatmulDescDestroy(desc), CUBLAS_STATUS_SUCCESS);
+  cublasLtMatrixLayout_t layout = nullptr;
+  ASSERT_EQ(cublasLtMatrixLayoutCreate(&layout, CUDA_R_16BF, 64, 32, 64), CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(cublasLtMatrixLayoutDestroy(layout), CUBLAS_STATUS_SUCCESS);
 }
 
 TEST(CudaCopyErrors, ValidateCopyNamesBothSides) {
