@@ -81,12 +81,8 @@ Status RunReduceMaxGrad(KernelContext& ctx) {
   const Blob& dx = ctx.out(0);
   const Shape& shape = x.shape();
   const int rank = shape.rank();
-  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, rank));
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceMaxGradAxes(ctx, "cpu"));
   const int64_t kept = ReduceKeptCount(shape, axes);
-  OFL_CHECK_OR_RETURN(y.NumElements() == kept && dy.NumElements() == kept && dx.shape() == shape)
-      << "[" << ctx.op_name << "] cpu kernel: expected y and dy pieces of " << kept << " elements and dx "
-      << shape.ToString() << ", got y " << y.shape().ToString() << ", dy " << dy.shape().ToString() << ", dx "
-      << dx.shape().ToString();
   const int64_t count = shape.NumElements();
   if (count == 0) return Status::Ok();
   // Stride of each x axis in the output (0 on reduced axes).
@@ -166,6 +162,20 @@ int64_t ReduceKeptCount(const Shape& shape, const std::vector<int>& axes) {
     if (!std::binary_search(axes.begin(), axes.end(), axis)) count *= shape[axis];
   }
   return count;
+}
+
+StatusOr<std::vector<int>> ReduceMaxGradAxes(const KernelContext& ctx, const char* backend) {
+  const Shape& shape = ctx.in(0).shape();
+  OFL_ASSIGN_OR_RETURN(std::vector<int> axes, ReduceKernelAxes(ctx, shape.rank()));
+  const int64_t kept = ReduceKeptCount(shape, axes);
+  const Blob& y = ctx.in(1);
+  const Blob& dy = ctx.in(2);
+  const Blob& dx = ctx.out(0);
+  OFL_CHECK_OR_RETURN(y.NumElements() == kept && dy.NumElements() == kept && dx.shape() == shape)
+      << "[" << ctx.op_name << "] " << backend << " kernel: expected y and dy pieces of " << kept
+      << " elements and dx " << shape.ToString() << ", got y " << y.shape().ToString() << ", dy "
+      << dy.shape().ToString() << ", dx " << dx.shape().ToString();
+  return axes;
 }
 
 const char* ReduceOpName(ReduceKind kind) {

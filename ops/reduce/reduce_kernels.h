@@ -22,6 +22,11 @@ StatusOr<std::vector<int>> ReduceKernelAxes(const KernelContext& ctx, int rank);
 /// The number of output elements: the product of the extents not in `axes`.
 int64_t ReduceKeptCount(const Shape& shape, const std::vector<int>& axes);
 
+/// reduce_max_grad's reduced axes, after checking its pieces: y and dy hold
+/// one element per kept position, dx is shaped like x. `backend` ("cpu",
+/// "cuda") names the kernel in the error.
+StatusOr<std::vector<int>> ReduceMaxGradAxes(const KernelContext& ctx, const char* backend);
+
 /// The dtypes with a CPU kernel for `kind`.
 std::vector<DType> ReduceKernelDTypes(ReduceKind kind);
 

@@ -114,30 +114,7 @@ OpTestCase AdamUpdateScaled(const std::string& variant, Shape shape, DType dtype
   c.attrs = attrs;
   // PyTorch's Adam/AdamW on grad * grad_scale, from the definition.
   c.reference = [](const std::vector<HostTensor>& in, const AttrMap& attrs) {
-    const double beta1 = attrs.GetFloat("beta1"), beta2 = attrs.GetFloat("beta2");
-    const double epsilon = attrs.GetFloat("epsilon"), weight_decay = attrs.GetFloat("weight_decay");
-    const bool decoupled = attrs.GetBool("decoupled_weight_decay");
-    const double lr = in[4].GetAsDouble(0);
-    const double t = in[5].GetAsDouble(0);
-    const double scale = in[6].GetAsDouble(0);
-    HostTensor param(in[0].desc()), m(in[2].desc()), v(in[3].desc());
-    for (int64_t i = 0; i < in[0].NumElements(); ++i) {
-      double p = in[0].GetAsDouble(i);
-      double g = in[1].GetAsDouble(i) * scale;
-      if (decoupled) {
-        p *= 1 - lr * weight_decay;
-      } else {
-        g += weight_decay * in[0].GetAsDouble(i);
-      }
-      const double m_new = beta1 * in[2].GetAsDouble(i) + (1 - beta1) * g;
-      const double v_new = beta2 * in[3].GetAsDouble(i) + (1 - beta2) * g * g;
-      const double m_hat = m_new / (1 - std::pow(beta1, t));
-      const double v_hat = v_new / (1 - std::pow(beta2, t));
-      param.SetFromDouble(i, p - lr * m_hat / (std::sqrt(v_hat) + epsilon));
-      m.SetFromDouble(i, m_new);
-      v.SetFromDouble(i, v_new);
-    }
-    return std::vector<HostTensor>{param, m, v};
+    return AdamReference(in, attrs, in[6].GetAsDouble(0));
   };
   c.check_grad = false;
   return c;

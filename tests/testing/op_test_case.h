@@ -100,7 +100,13 @@ std::vector<OpTestCase> AttentionCases();
 /// y[i] = f(x[i]) in double, dtype of x.
 HostTensor MapUnary(const HostTensor& x, const std::function<double(double)>& f);
 /// y = f(a, b) with numpy broadcasting, in double, dtype of a.
-HostTensor MapBinary(const HostTensor& a, const HostTensor& b, const std::function<double(double, double)>& f);
+HostTensor MapBinary(const HostTensor& a, const HostTensor& b,
+                     const std::function<double(double, double)>& f);
+/// PyTorch's Adam/AdamW from the definition, in double: the updated param,
+/// m and v from in = {param, grad, m, v, learning_rate, step} with the
+/// gradient multiplied by `grad_scale` (adam_update: 1).
+std::vector<HostTensor> AdamReference(const std::vector<HostTensor>& in, const AttrMap& attrs,
+                                      double grad_scale);
 /// Shorthand for a float tensor description.
 inline TensorDesc F32(Shape shape) { return TensorDesc{std::move(shape), DType::kF32}; }
 inline TensorDesc I64(Shape shape) { return TensorDesc{std::move(shape), DType::kI64}; }
